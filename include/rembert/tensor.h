@@ -38,8 +38,8 @@ class Tensor {
   static Tensor from_f32(Shape shape, const std::vector<float>& values);
   static Tensor from_i64(Shape shape, const std::vector<int64_t>& values);
 
-  bool empty() const { return data_ == nullptr && numel() == 0 && shape_.empty(); }
-  bool defined() const { return data_ != nullptr || !shape_.empty(); }
+  // False for a default-constructed Tensor ("argument not given").
+  bool defined() const { return data_ != nullptr; }
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int ndim() const { return static_cast<int>(shape_.size()); }

@@ -1,0 +1,132 @@
+// RemBertModel and its six heads, as Hugging Face transformers computes them.
+//
+//   auto model = rembert::Model::load("path/to/model_dir");          // head from config.architectures[0]
+//   rembert::ForwardInputs in;
+//   in.input_ids = rembert::Tensor::from_i64({1, 5}, {312, 56498, 313, 2125, 313});
+//   rembert::ForwardOutputs out = model->forward(in);                  // out.last_hidden_state: [1, 5, 1152]
+//
+// Thread safety: a loaded Model is immutable; forward() may be called from many threads at once on one Model.
+// Everything that belongs to one call (scratch buffers, the key/value cache) lives in its inputs and outputs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rembert/config.h"
+#include "rembert/safetensors.h"
+#include "rembert/tensor.h"
+
+namespace rembert {
+
+enum class HeadType {
+  Model,                   // RemBertModel                        "model"
+  MaskedLM,                // RemBertForMaskedLM                  "masked-lm"
+  CausalLM,                // RemBertForCausalLM                  "causal-lm"
+  SequenceClassification,  // RemBertForSequenceClassification    "sequence-classification"
+  MultipleChoice,          // RemBertForMultipleChoice            "multiple-choice"
+  TokenClassification,     // RemBertForTokenClassification       "token-classification"
+  QuestionAnswering,       // RemBertForQuestionAnswering         "question-answering"
+};
+const char* head_cli_name(HeadType head);
+const char* head_class_name(HeadType head);
+// Accepts the CLI names and the transformers class names; throws Error listing the valid names otherwise.
+HeadType head_from_name(const std::string& name);
+// The head a config asks for: architectures[0], or Model when absent.
+HeadType head_from_config(const RemBertConfig& config);
+
+// Precision of the matmul weights. Auto follows the checkpoint's stored dtype (like torch_dtype="auto");
+// Float32 is the default, as in transformers' from_pretrained. Embeddings, LayerNorms and biases stay float32.
+enum class WeightDType { Auto, Float32, Float16, BFloat16 };
+WeightDType weight_dtype_from_name(const std::string& name);  // "auto", "float32", "float16", "bfloat16"
+const char* weight_dtype_name(WeightDType dtype);
+
+struct LoadOptions {
+  std::optional<HeadType> head;    // default: head_from_config
+  WeightDType dtype = WeightDType::Float32;
+  bool add_pooling_layer = true;   // RemBertModel only; the heads decide for themselves (SPEC §2.6)
+  uint64_t init_seed = 0;          // seed of the initialisation of head weights missing from the checkpoint
+};
+
+// One layer's cache, transformers' legacy layout: [B, heads, T, head_dim] each. cross_* only with cross-attention.
+struct LayerCache {
+  Tensor key, value;
+  Tensor cross_key, cross_value;
+};
+
+// Undefined tensors (default-constructed) mean "not given"; the model defaults apply (SPEC §2.1, §2.3).
+// Integer tensors may be I64 or I32; float tensors F32 (F16/BF16/F64 are converted).
+struct ForwardInputs {
+  Tensor input_ids;               // [B, S] ([B, C, S] for multiple choice)
+  Tensor inputs_embeds;           // [B, S, E] ([B, C, S, E] for multiple choice), instead of input_ids
+  Tensor attention_mask;          // [B, P+S] or [B, S, P+S]
+  Tensor token_type_ids;          // [B, S]
+  Tensor position_ids;            // [B, S] or [S]
+  Tensor head_mask;               // [heads] or [layers, heads]
+  Tensor encoder_hidden_states;   // [B, S_enc, H] (decoders with cross-attention)
+  Tensor encoder_attention_mask;  // [B, S_enc]
+  std::vector<LayerCache> past_key_values;  // one per layer, or empty
+  Tensor labels;                  // head-specific
+  Tensor start_positions, end_positions;    // question answering
+  std::optional<bool> use_cache;             // default config.use_cache; only decoders use a cache
+  std::optional<bool> output_attentions;     // default config.output_attentions
+  std::optional<bool> output_hidden_states;  // default config.output_hidden_states
+};
+
+// Outputs are float32. Undefined when the model or head does not produce them.
+struct ForwardOutputs {
+  Tensor loss;                    // [] when labels (or start/end positions) were given
+  Tensor logits;                  // heads: [B,S,V], [B,labels], [B,C], [B,S,labels]
+  Tensor start_logits, end_logits;  // question answering: [B, S]
+  Tensor last_hidden_state;       // RemBertModel: [B, S, H]
+  Tensor pooler_output;           // RemBertModel with pooler: [B, H]
+  std::vector<Tensor> hidden_states;     // layers+1 entries of [B, S, H]
+  std::vector<Tensor> attentions;        // layers entries of [B, heads, S, P+S]
+  std::vector<Tensor> cross_attentions;  // layers entries of [B, heads, S, S_enc]
+  std::vector<LayerCache> past_key_values;
+};
+
+class Model {
+ public:
+  // Loads config.json and the weights of a Hugging Face model folder (see load_checkpoint for the file order).
+  static std::shared_ptr<const Model> load(const std::string& model_dir, const LoadOptions& options = {});
+  // Builds a model from a config and named tensors (HF state-dict names, with or without "rembert.").
+  // `source` names the origin in messages.
+  static std::shared_ptr<const Model> from_tensors(const RemBertConfig& config, const TensorMap& tensors,
+                                                   const LoadOptions& options = {},
+                                                   const std::string& source = "<tensors>");
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  ForwardOutputs forward(const ForwardInputs& inputs) const;
+
+  const RemBertConfig& config() const;
+  HeadType head() const;
+  DType weight_dtype() const;  // the dtype the matmul weights are held in
+  bool has_pooler() const;
+  // What loading had to say: missing head weights that were initialised, unexpected keys (as transformers warns).
+  const std::vector<std::string>& warnings() const;
+
+  struct Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Every parameter of a head, with its HF state-dict name and shape, in state-dict order.
+std::vector<TensorSpec> parameter_specs(const RemBertConfig& config, HeadType head, bool add_pooling_layer = true);
+
+// Writes `out_dir`/config.json and `out_dir`/model.safetensors holding random weights for (config, head), as
+// transformers initialises them (Linear and Embedding weights ~ N(0, initializer_range), biases 0, LayerNorm 1/0),
+// stored as `dtype` (F32, F16 or BF16). One tensor is in memory at a time, so full-size checkpoints are fine.
+void write_random_checkpoint(const RemBertConfig& config, HeadType head, const std::string& out_dir, DType dtype,
+                             uint64_t seed);
+
+// Threads used by the kernels (OpenMP); 0 keeps the default (all cores).
+void set_num_threads(int threads);
+
+}  // namespace rembert

@@ -1,0 +1,29 @@
+// Element-wise and row-wise kernels over float buffers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rembert::kernels {
+
+// Activation functions of transformers' ACT2FN (SPEC §2.5).
+enum class Activation {
+  Gelu, GeluTanh, QuickGelu, Gelu10, Relu, Relu6, Silu, Tanh, Sigmoid, Mish, LeakyRelu, Linear, Laplace, Relu2
+};
+// Throws Error naming `name` when it is not an ACT2FN name.
+Activation activation_from_name(const std::string& name);
+void apply_activation(Activation act, float* x, int64_t n);
+
+// out[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta, per row of `cols` values. In place is allowed.
+void layer_norm(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta, float eps,
+                float* out);
+
+// x[r] += y[r] element-wise.
+void add_inplace(float* x, const float* y, int64_t n);
+
+// In-place softmax over each row of `cols` values.
+void softmax_rows(float* x, int64_t rows, int64_t cols);
+
+void tanh_inplace(float* x, int64_t n);
+
+}  // namespace rembert::kernels

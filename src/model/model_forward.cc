@@ -1,0 +1,566 @@
+// The forward pass: embeddings -> encoder -> pooler -> head -> loss, following transformers' modeling_rembert.
+// Activations are float32 row-major buffers; shapes are given in comments as [B, S, H] (batch, sequence, width).
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "kernels/attention.h"
+#include "kernels/gemm.h"
+#include "kernels/ops.h"
+#include "model/losses.h"
+#include "model/model_impl.h"
+#include "rembert/error.h"
+
+namespace rembert {
+
+namespace {
+
+using model::Attention;
+using model::LayerNorm;
+using model::Linear;
+
+// transformers' additive mask value for float32 compute: torch.finfo(torch.float32).min.
+constexpr float kMaskMin = std::numeric_limits<float>::lowest();
+
+Tensor new_f32(Shape shape) { return Tensor(DType::F32, std::move(shape)); }
+
+// y[rows, out] = x[rows, in] · weightᵀ + bias
+void apply_linear(const Linear& l, const float* x, int64_t rows, float* y) {
+  kernels::linear(x, rows, l.in_features(), l.weight.raw_data(), l.weight.dtype(), l.out_features(),
+                  l.bias.data<float>(), y);
+}
+
+void apply_layer_norm(const LayerNorm& ln, float* x, int64_t rows, int64_t width, double eps) {
+  kernels::layer_norm(x, rows, width, ln.weight.data<float>(), ln.bias.data<float>(), static_cast<float>(eps), x);
+}
+
+void expect_shape(const Tensor& t, const Shape& shape, const char* name) {
+  if (t.shape() != shape) {
+    throw Error(std::string(name) + ": expected shape " + shape_to_string(shape) + ", got " +
+                shape_to_string(t.shape()));
+  }
+}
+
+// An integer input checked against [0, limit).
+std::vector<int64_t> index_values(const Tensor& t, const char* name, int64_t limit, const char* limit_name) {
+  if (is_floating(t.dtype())) throw Error(std::string(name) + ": expected an integer tensor, got " +
+                                          dtype_name(t.dtype()));
+  std::vector<int64_t> values = t.to_i64_vector();
+  for (int64_t v : values) {
+    if (v < 0 || v >= limit) {
+      throw Error(std::string(name) + ": value " + std::to_string(v) + " is out of range [0, " +
+                  std::to_string(limit) + ") (" + limit_name + ")");
+    }
+  }
+  return values;
+}
+
+// Mask values as floats, whatever the input dtype (int, bool or float masks are all accepted, as in PyTorch).
+std::vector<float> mask_values(const Tensor& t) {
+  if (is_floating(t.dtype())) return t.to_f32_vector();
+  std::vector<int64_t> ints = t.to_i64_vector();
+  return std::vector<float>(ints.begin(), ints.end());
+}
+
+// Everything one call needs besides the weights.
+struct CallState {
+  int64_t batch = 0, seq = 0, past = 0;
+  bool use_cache = false, output_attentions = false, output_hidden_states = false;
+  Tensor self_mask;   // [B, S, P+S] additive
+  Tensor cross_mask;  // [B, S, S_enc] additive, when cross-attention runs
+  const float* encoder_states = nullptr;  // [B, S_enc, H]
+  int64_t encoder_seq = 0;
+  std::vector<std::vector<float>> head_scale;  // per layer; empty = no head mask
+};
+
+// SPEC §2.3: (1 - mask) * min, with the causal pattern (past always visible) for decoders.
+Tensor self_attention_mask(const Tensor& mask, int64_t B, int64_t S, int64_t P, bool is_decoder) {
+  const int64_t K = P + S;
+  Tensor out = new_f32({B, S, K});
+  float* o = out.mutable_data<float>();
+  if (mask.defined() && mask.ndim() == 3) {
+    expect_shape(mask, {B, S, K}, "attention_mask");
+    std::vector<float> m = mask_values(mask);
+    for (size_t i = 0; i < m.size(); ++i) o[i] = (1.0f - m[i]) * kMaskMin;
+    return out;
+  }
+  std::vector<float> m(static_cast<size_t>(B * K), 1.0f);
+  if (mask.defined()) {
+    if (mask.ndim() != 2) {
+      throw Error("attention_mask: expected 2 or 3 dimensions, got shape " + shape_to_string(mask.shape()));
+    }
+    expect_shape(mask, {B, K}, "attention_mask");
+    m = mask_values(mask);
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t q = 0; q < S; ++q) {
+      for (int64_t k = 0; k < K; ++k) {
+        float keep = m[static_cast<size_t>(b * K + k)];
+        if (is_decoder && k > P + q) keep = 0.0f;
+        o[(b * S + q) * K + k] = (1.0f - keep) * kMaskMin;
+      }
+    }
+  }
+  return out;
+}
+
+// transformers' invert_attention_mask: a 2-D mask is shared by every query position.
+Tensor cross_attention_mask(const Tensor& mask, int64_t B, int64_t S, int64_t S_enc) {
+  Tensor out = new_f32({B, S, S_enc});
+  float* o = out.mutable_data<float>();
+  if (!mask.defined()) return out;  // all visible: (1 - 1) * min = 0
+  std::vector<float> m = mask_values(mask);
+  if (mask.ndim() == 3) {
+    expect_shape(mask, {B, S, S_enc}, "encoder_attention_mask");
+    for (size_t i = 0; i < m.size(); ++i) o[i] = (1.0f - m[i]) * kMaskMin;
+    return out;
+  }
+  expect_shape(mask, {B, S_enc}, "encoder_attention_mask");
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t q = 0; q < S; ++q) {
+      for (int64_t k = 0; k < S_enc; ++k) o[(b * S + q) * S_enc + k] = (1.0f - m[b * S_enc + k]) * kMaskMin;
+    }
+  }
+  return out;
+}
+
+// head_mask [heads] or [layers, heads] -> one multiplier vector per layer.
+std::vector<std::vector<float>> head_scales(const Tensor& head_mask, const model::Params& p) {
+  std::vector<std::vector<float>> scales;
+  if (!head_mask.defined()) return scales;
+  const int64_t layers = static_cast<int64_t>(p.encoder.layers.size());
+  std::vector<float> m = mask_values(head_mask);
+  if (head_mask.ndim() != 1 && head_mask.ndim() != 2) {
+    throw Error("head_mask: expected shape [heads] or [layers, heads], got " + shape_to_string(head_mask.shape()));
+  }
+  if (head_mask.ndim() == 2 && head_mask.dim(0) != layers) {
+    throw Error("head_mask: " + std::to_string(head_mask.dim(0)) + " rows for " + std::to_string(layers) +
+                " layers");
+  }
+  const int64_t width = head_mask.dim(-1);
+  for (int64_t i = 0; i < layers; ++i) {
+    const Attention& a = p.encoder.layers[static_cast<size_t>(i)].attention;
+    if (width != a.num_heads) {
+      throw Error("head_mask: " + std::to_string(width) + " heads given, layer " + std::to_string(i) + " has " +
+                  std::to_string(a.num_heads));
+    }
+    const int64_t row = head_mask.ndim() == 2 ? i : 0;
+    scales.emplace_back(m.begin() + row * width, m.begin() + (row + 1) * width);
+  }
+  return scales;
+}
+
+// Embeddings (width E, SPEC §2.1) followed by the encoder's E->H projection: [B*S, H].
+Tensor embed(const Model::Impl& m, const ForwardInputs& in, const CallState& st) {
+  const RemBertConfig& c = m.config;
+  const model::Embeddings& emb = m.params.embeddings;
+  const int64_t B = st.batch, S = st.seq, E = c.input_embedding_size;
+
+  std::vector<int64_t> token_types(static_cast<size_t>(B * S), 0);
+  if (in.token_type_ids.defined()) {
+    expect_shape(in.token_type_ids, {B, S}, "token_type_ids");
+    token_types = index_values(in.token_type_ids, "token_type_ids", c.type_vocab_size, "type_vocab_size");
+  }
+  std::vector<int64_t> positions(static_cast<size_t>(B * S));
+  if (in.position_ids.defined()) {
+    const Tensor& pos = in.position_ids;
+    const bool broadcast = pos.shape() == Shape{S} || pos.shape() == Shape{1, S};
+    if (!broadcast) expect_shape(pos, {B, S}, "position_ids");
+    std::vector<int64_t> v =
+        index_values(pos, "position_ids", c.max_position_embeddings, "max_position_embeddings");
+    for (int64_t i = 0; i < B * S; ++i) positions[static_cast<size_t>(i)] = v[static_cast<size_t>(broadcast ? i % S : i)];
+  } else {
+    if (st.past + S > c.max_position_embeddings) {
+      throw Error("input: past length " + std::to_string(st.past) + " + sequence length " + std::to_string(S) +
+                  " exceeds max_position_embeddings " + std::to_string(c.max_position_embeddings));
+    }
+    for (int64_t i = 0; i < B * S; ++i) positions[static_cast<size_t>(i)] = st.past + i % S;
+  }
+
+  Tensor x = new_f32({B * S, E});
+  float* xd = x.mutable_data<float>();
+  if (in.input_ids.defined()) {
+    std::vector<int64_t> ids = index_values(in.input_ids, "input_ids", c.vocab_size, "vocab_size");
+    const float* table = emb.word_embeddings.data<float>();
+    for (int64_t i = 0; i < B * S; ++i) std::memcpy(xd + i * E, table + ids[static_cast<size_t>(i)] * E, E * sizeof(float));
+  } else {
+    Tensor given = in.inputs_embeds.to_f32();
+    std::memcpy(xd, given.data<float>(), static_cast<size_t>(B * S * E) * sizeof(float));
+  }
+  // inputs_embeds + token_type_embeddings, then + position_embeddings (transformers' order of additions).
+  const float* types = emb.token_type_embeddings.data<float>();
+  const float* pos_table = emb.position_embeddings.data<float>();
+  for (int64_t i = 0; i < B * S; ++i) {
+    kernels::add_inplace(xd + i * E, types + token_types[static_cast<size_t>(i)] * E, E);
+    kernels::add_inplace(xd + i * E, pos_table + positions[static_cast<size_t>(i)] * E, E);
+  }
+  apply_layer_norm(emb.layer_norm, xd, B * S, E, c.layer_norm_eps);
+
+  const int64_t H = c.hidden_size;
+  Tensor h = new_f32({B * S, H});
+  apply_linear(m.params.encoder.embedding_hidden_mapping_in, xd, B * S, h.mutable_data<float>());
+  return h;
+}
+
+// Key/value projections of x [B, T, H], as [B, heads, P+T, D] after the cached `past_*` ([B, heads, P, D]).
+LayerCache project_key_value(const Attention& a, const float* x, int64_t B, int64_t T, int64_t D,
+                             const Tensor& past_key, const Tensor& past_value) {
+  const int64_t heads = a.num_heads, width = heads * D;
+  const int64_t P = past_key.defined() ? past_key.dim(2) : 0;
+  Tensor k_proj = new_f32({B * T, width}), v_proj = new_f32({B * T, width});
+  apply_linear(a.key, x, B * T, k_proj.mutable_data<float>());
+  apply_linear(a.value, x, B * T, v_proj.mutable_data<float>());
+
+  LayerCache kv{new_f32({B, heads, P + T, D}), new_f32({B, heads, P + T, D}), {}, {}};
+  auto lay_out = [&](const Tensor& past, const Tensor& proj, Tensor& dst) {
+    Tensor past_f32 = past.defined() ? past.to_f32() : Tensor();
+    float* d = dst.mutable_data<float>();
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t h = 0; h < heads; ++h) {
+        float* row = d + (b * heads + h) * (P + T) * D;
+        if (P > 0) std::memcpy(row, past_f32.data<float>() + (b * heads + h) * P * D, P * D * sizeof(float));
+        for (int64_t t = 0; t < T; ++t) {
+          std::memcpy(row + (P + t) * D, proj.data<float>() + (b * T + t) * width + h * D, D * sizeof(float));
+        }
+      }
+    }
+  };
+  lay_out(past_key, k_proj, kv.key);
+  lay_out(past_value, v_proj, kv.value);
+  return kv;
+}
+
+// RemBertAttention: LayerNorm(dense(softmax(q·kᵀ/√D + mask)·v) + h), written to out [B*S, H].
+void attend(const Model::Impl& m, const Attention& a, const float* h, const CallState& st, const Tensor& key,
+            const Tensor& value, const float* mask, const float* head_scale, float* probs, float* out) {
+  const int64_t B = st.batch, S = st.seq, D = m.config.head_dim(), H = m.config.hidden_size;
+  const int64_t width = a.num_heads * D;
+  Tensor q = new_f32({B * S, width}), context = new_f32({B * S, width});
+  apply_linear(a.query, h, B * S, q.mutable_data<float>());
+  kernels::AttentionShape shape{B, a.num_heads, S, key.dim(2), D};
+  kernels::attention(shape, q.data<float>(), key.data<float>(), value.data<float>(), mask, head_scale,
+                     context.mutable_data<float>(), probs);
+  apply_linear(a.output, context.data<float>(), B * S, out);
+  kernels::add_inplace(out, h, B * S * H);
+  apply_layer_norm(a.layer_norm, out, B * S, H, m.config.layer_norm_eps);
+}
+
+struct BaseOutputs {
+  Tensor sequence;  // [B, S, H]
+  Tensor pooled;    // [B, H]
+  std::vector<Tensor> hidden_states, attentions, cross_attentions;
+  std::vector<LayerCache> cache;
+};
+
+// RemBertModel.forward on inputs already flattened to [B, S].
+BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& st) {
+  const RemBertConfig& c = m.config;
+  const int64_t B = st.batch, S = st.seq, H = c.hidden_size, D = c.head_dim();
+  const auto& layers = m.params.encoder.layers;
+  BaseOutputs out;
+
+  Tensor h = embed(m, in, st);
+  if (st.output_hidden_states) out.hidden_states.push_back(h.reshape({B, S, H}));
+
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const model::Layer& layer = layers[i];
+    const float* head_scale = st.head_scale.empty() ? nullptr : st.head_scale[i].data();
+    const LayerCache* past = in.past_key_values.empty() ? nullptr : &in.past_key_values[i];
+
+    LayerCache kv = project_key_value(layer.attention, h.data<float>(), B, S, D, past ? past->key : Tensor(),
+                                      past ? past->value : Tensor());
+    Tensor probs;
+    if (st.output_attentions) probs = new_f32({B, layer.attention.num_heads, S, st.past + S});
+    Tensor h1 = new_f32({B * S, H});
+    attend(m, layer.attention, h.data<float>(), st, kv.key, kv.value, st.self_mask.data<float>(), head_scale,
+           probs.defined() ? probs.mutable_data<float>() : nullptr, h1.mutable_data<float>());
+    if (st.output_attentions) out.attentions.push_back(probs);
+
+    if (layer.crossattention && st.encoder_states) {
+      const Attention& cross = *layer.crossattention;
+      if (past && past->cross_key.defined()) {  // cross keys/values depend only on the encoder: computed once
+        kv.cross_key = past->cross_key.to_f32();
+        kv.cross_value = past->cross_value.to_f32();
+      } else {
+        LayerCache ckv = project_key_value(cross, st.encoder_states, B, st.encoder_seq, D, Tensor(), Tensor());
+        kv.cross_key = ckv.key;
+        kv.cross_value = ckv.value;
+      }
+      Tensor cross_probs;
+      if (st.output_attentions) cross_probs = new_f32({B, cross.num_heads, S, kv.cross_key.dim(2)});
+      Tensor h2 = new_f32({B * S, H});
+      attend(m, cross, h1.data<float>(), st, kv.cross_key, kv.cross_value, st.cross_mask.data<float>(),
+             head_scale, cross_probs.defined() ? cross_probs.mutable_data<float>() : nullptr,
+             h2.mutable_data<float>());
+      h1 = h2;
+      if (st.output_attentions) out.cross_attentions.push_back(cross_probs);
+    }
+
+    // Feed-forward: LayerNorm(dense_IxH(act(dense_HxI(h1))) + h1).
+    Tensor inter = new_f32({B * S, c.intermediate_size});
+    apply_linear(layer.intermediate, h1.data<float>(), B * S, inter.mutable_data<float>());
+    kernels::apply_activation(m.activation, inter.mutable_data<float>(), inter.numel());
+    Tensor h_next = new_f32({B * S, H});
+    apply_linear(layer.output, inter.data<float>(), B * S, h_next.mutable_data<float>());
+    kernels::add_inplace(h_next.mutable_data<float>(), h1.data<float>(), B * S * H);
+    apply_layer_norm(layer.output_layer_norm, h_next.mutable_data<float>(), B * S, H, c.layer_norm_eps);
+    h = h_next;
+
+    if (st.use_cache) out.cache.push_back(kv);
+    if (st.output_hidden_states) out.hidden_states.push_back(h.reshape({B, S, H}));
+  }
+  out.sequence = h.reshape({B, S, H});
+
+  if (m.params.pooler) {  // tanh(dense(h[:, 0]))
+    Tensor first = new_f32({B, H});
+    for (int64_t b = 0; b < B; ++b) {
+      std::memcpy(first.mutable_data<float>() + b * H, h.data<float>() + b * S * H, H * sizeof(float));
+    }
+    out.pooled = new_f32({B, H});
+    apply_linear(*m.params.pooler, first.data<float>(), B, out.pooled.mutable_data<float>());
+    kernels::tanh_inplace(out.pooled.mutable_data<float>(), B * H);
+  }
+  return out;
+}
+
+// Multiple choice flattens [B, C, ...] inputs to [B*C, ...] (SPEC §2.9).
+Tensor flatten_choices(const Tensor& t) {
+  if (!t.defined()) return t;
+  if (t.ndim() < 2) throw Error("multiple choice inputs need a choices dimension, got " + shape_to_string(t.shape()));
+  Shape s = t.shape();
+  Shape flat = {s[0] * s[1]};
+  flat.insert(flat.end(), s.begin() + 2, s.end());
+  return t.reshape(flat);
+}
+
+Tensor scalar(float value) { return Tensor::from_f32({}, {value}); }
+
+std::vector<float> float_labels(const Tensor& labels) {
+  return is_floating(labels.dtype()) ? labels.to_f32_vector() : mask_values(labels);
+}
+
+// Sequence classification: the problem type is inferred as transformers does when the config does not name it.
+Tensor sequence_classification_loss(const RemBertConfig& c, const Tensor& logits, const Tensor& labels) {
+  const int64_t B = logits.dim(0), num_labels = logits.dim(1);
+  std::string problem = c.problem_type.value_or(
+      num_labels == 1 ? "regression"
+                      : (is_floating(labels.dtype()) ? "multi_label_classification" : "single_label_classification"));
+  const std::vector<float> logit_values = logits.to_f32_vector();
+  if (problem == "regression") {
+    std::vector<float> targets = float_labels(labels);
+    if (num_labels != 1 && labels.shape() != logits.shape()) {
+      throw Error("labels: expected shape " + shape_to_string(logits.shape()) + " for regression, got " +
+                  shape_to_string(labels.shape()));
+    }
+    return scalar(model::mse(logit_values, targets));
+  }
+  if (problem == "single_label_classification") {
+    if (labels.numel() != B) {
+      throw Error("labels: expected " + std::to_string(B) + " class indices, got shape " +
+                  shape_to_string(labels.shape()));
+    }
+    if (is_floating(labels.dtype())) throw Error("labels: single-label classification needs integer labels");
+    return scalar(model::cross_entropy(logits.data<float>(), B, num_labels, labels.to_i64_vector(), -100, "labels"));
+  }
+  if (labels.shape() != logits.shape()) {
+    throw Error("labels: expected shape " + shape_to_string(logits.shape()) + " for multi-label classification, got " +
+                shape_to_string(labels.shape()));
+  }
+  return scalar(model::bce_with_logits(logit_values, float_labels(labels)));
+}
+
+// Start/end positions clamped to [0, S]; S is the ignore index (SPEC §2.10).
+std::vector<int64_t> clamped_positions(const Tensor& t, int64_t B, int64_t S, const char* name) {
+  if (t.numel() != B || is_floating(t.dtype())) {
+    throw Error(std::string(name) + ": expected " + std::to_string(B) + " integer positions, got " +
+                dtype_name(t.dtype()) + " " + shape_to_string(t.shape()));
+  }
+  std::vector<int64_t> v = t.to_i64_vector();
+  for (int64_t& x : v) x = std::min(std::max<int64_t>(x, 0), S);
+  return v;
+}
+
+}  // namespace
+
+ForwardOutputs Model::forward(const ForwardInputs& raw) const {
+  const Impl& m = *impl_;
+  const RemBertConfig& c = m.config;
+  const HeadType head = m.head;
+
+  ForwardInputs in = raw;
+  if (head == HeadType::MultipleChoice) {
+    for (Tensor* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.position_ids, &in.inputs_embeds}) {
+      *t = flatten_choices(*t);
+    }
+  }
+  if (in.input_ids.defined() == in.inputs_embeds.defined()) {
+    throw Error(in.input_ids.defined() ? "give either input_ids or inputs_embeds, not both"
+                                       : "give input_ids or inputs_embeds");
+  }
+
+  CallState st;
+  if (in.input_ids.defined()) {
+    if (in.input_ids.ndim() != 2) {
+      throw Error("input_ids: expected shape [batch, sequence]" +
+                  std::string(head == HeadType::MultipleChoice ? " per choice ([batch, choices, sequence])" : "") +
+                  ", got " + shape_to_string(raw.input_ids.shape()));
+    }
+    st.batch = in.input_ids.dim(0);
+    st.seq = in.input_ids.dim(1);
+  } else {
+    if (in.inputs_embeds.ndim() != 3 || in.inputs_embeds.dim(2) != c.input_embedding_size ||
+        !is_floating(in.inputs_embeds.dtype())) {
+      throw Error("inputs_embeds: expected a float tensor [batch, sequence, " +
+                  std::to_string(c.input_embedding_size) + "] (input_embedding_size), got " +
+                  shape_to_string(raw.inputs_embeds.shape()));
+    }
+    st.batch = in.inputs_embeds.dim(0);
+    st.seq = in.inputs_embeds.dim(1);
+  }
+  const int64_t B = st.batch, S = st.seq;
+  if (S == 0) throw Error("input: the sequence is empty");
+
+  // The cache belongs to decoders only (SPEC §2.8).
+  st.use_cache = c.is_decoder && in.use_cache.value_or(c.use_cache);
+  st.output_attentions = in.output_attentions.value_or(c.output_attentions);
+  st.output_hidden_states = in.output_hidden_states.value_or(c.output_hidden_states);
+  const auto& layers = m.params.encoder.layers;
+  if (!in.past_key_values.empty()) {
+    if (!c.is_decoder) throw Error("past_key_values: only decoder models (config is_decoder) take a cache");
+    if (in.past_key_values.size() != layers.size()) {
+      throw Error("past_key_values: " + std::to_string(in.past_key_values.size()) + " layers given, the model has " +
+                  std::to_string(layers.size()));
+    }
+    st.past = in.past_key_values[0].key.defined() ? in.past_key_values[0].key.dim(-2) : 0;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const LayerCache& p = in.past_key_values[i];
+      const Shape want = {B, layers[i].attention.num_heads, st.past, c.head_dim()};
+      const std::string name = "past_key_values." + std::to_string(i);
+      expect_shape(p.key, want, (name + ".key").c_str());
+      expect_shape(p.value, want, (name + ".value").c_str());
+      if (p.cross_key.defined() != p.cross_value.defined()) {
+        throw Error(name + ": give both cross_key and cross_value, or neither");
+      }
+    }
+  }
+  st.self_mask = self_attention_mask(in.attention_mask, B, S, st.past, c.is_decoder);
+  st.head_scale = head_scales(in.head_mask, m.params);
+
+  Tensor encoder_states;
+  if (c.is_decoder && in.encoder_hidden_states.defined()) {
+    if (!c.add_cross_attention) {
+      throw Error("encoder_hidden_states: this model has no cross-attention layers (config add_cross_attention)");
+    }
+    const Tensor& e = in.encoder_hidden_states;
+    if (e.ndim() != 3 || e.dim(0) != B || e.dim(2) != c.hidden_size) {
+      throw Error("encoder_hidden_states: expected shape [" + std::to_string(B) + ", encoder sequence, " +
+                  std::to_string(c.hidden_size) + "], got " + shape_to_string(e.shape()));
+    }
+    encoder_states = e.to_f32();
+    st.encoder_states = encoder_states.data<float>();
+    st.encoder_seq = e.dim(1);
+    st.cross_mask = cross_attention_mask(in.encoder_attention_mask, B, S, st.encoder_seq);
+  }
+
+  BaseOutputs base = run_base(m, in, st);
+
+  ForwardOutputs out;
+  out.hidden_states = std::move(base.hidden_states);
+  out.attentions = std::move(base.attentions);
+  out.cross_attentions = std::move(base.cross_attentions);
+  out.past_key_values = std::move(base.cache);
+
+  const float* seq = base.sequence.data<float>();
+  switch (head) {
+    case HeadType::Model:
+      out.last_hidden_state = base.sequence;
+      out.pooler_output = base.pooled;
+      break;
+
+    case HeadType::MaskedLM:
+    case HeadType::CausalLM: {
+      // cls.predictions: decoder(LayerNorm(act(dense(h)))), width O in between.
+      const model::LMHead& lm = *m.params.lm_head;
+      const int64_t O = c.output_embedding_size, V = c.vocab_size;
+      Tensor t = new_f32({B * S, O});
+      apply_linear(lm.dense, seq, B * S, t.mutable_data<float>());
+      kernels::apply_activation(m.activation, t.mutable_data<float>(), t.numel());
+      apply_layer_norm(lm.layer_norm, t.mutable_data<float>(), B * S, O, c.layer_norm_eps);
+      out.logits = new_f32({B, S, V});
+      apply_linear(lm.decoder, t.data<float>(), B * S, out.logits.mutable_data<float>());
+      if (in.labels.defined()) {
+        expect_shape(in.labels, {B, S}, "labels");
+        std::vector<int64_t> labels = in.labels.to_i64_vector();
+        if (head == HeadType::MaskedLM) {
+          out.loss = scalar(model::cross_entropy(out.logits.data<float>(), B * S, V, labels, -100, "labels"));
+        } else {
+          // Position t predicts label t+1: logits[:, :-1] against labels[:, 1:].
+          std::vector<int64_t> shifted(static_cast<size_t>(B * S), -100);
+          for (int64_t b = 0; b < B; ++b) {
+            for (int64_t s = 0; s + 1 < S; ++s) shifted[b * S + s] = labels[b * S + s + 1];
+          }
+          out.loss = scalar(model::cross_entropy(out.logits.data<float>(), B * S, V, shifted, -100, "labels"));
+        }
+      }
+      break;
+    }
+
+    case HeadType::SequenceClassification: {
+      const int64_t L = c.num_labels();
+      out.logits = new_f32({B, L});
+      apply_linear(*m.params.classifier, base.pooled.data<float>(), B, out.logits.mutable_data<float>());
+      if (in.labels.defined()) out.loss = sequence_classification_loss(c, out.logits, in.labels);
+      break;
+    }
+
+    case HeadType::MultipleChoice: {
+      const Tensor& shaped = raw.input_ids.defined() ? raw.input_ids : raw.inputs_embeds;
+      const int64_t batch = shaped.dim(0), choices = shaped.dim(1);
+      out.logits = new_f32({batch, choices});
+      apply_linear(*m.params.classifier, base.pooled.data<float>(), B, out.logits.mutable_data<float>());
+      if (in.labels.defined()) {
+        if (in.labels.numel() != batch || is_floating(in.labels.dtype())) {
+          throw Error("labels: expected " + std::to_string(batch) + " integer choice indices, got " +
+                      shape_to_string(in.labels.shape()));
+        }
+        out.loss = scalar(model::cross_entropy(out.logits.data<float>(), batch, choices, in.labels.to_i64_vector(),
+                                               -100, "labels"));
+      }
+      break;
+    }
+
+    case HeadType::TokenClassification: {
+      const int64_t L = c.num_labels();
+      out.logits = new_f32({B, S, L});
+      apply_linear(*m.params.classifier, seq, B * S, out.logits.mutable_data<float>());
+      if (in.labels.defined()) {
+        expect_shape(in.labels, {B, S}, "labels");
+        out.loss = scalar(model::cross_entropy(out.logits.data<float>(), B * S, L, in.labels.to_i64_vector(), -100,
+                                               "labels"));
+      }
+      break;
+    }
+
+    case HeadType::QuestionAnswering: {
+      Tensor both = new_f32({B * S, 2});
+      apply_linear(*m.params.classifier, seq, B * S, both.mutable_data<float>());
+      out.start_logits = new_f32({B, S});
+      out.end_logits = new_f32({B, S});
+      for (int64_t i = 0; i < B * S; ++i) {
+        out.start_logits.mutable_data<float>()[i] = both.data<float>()[2 * i];
+        out.end_logits.mutable_data<float>()[i] = both.data<float>()[2 * i + 1];
+      }
+      if (in.start_positions.defined() && in.end_positions.defined()) {
+        auto start = clamped_positions(in.start_positions, B, S, "start_positions");
+        auto end = clamped_positions(in.end_positions, B, S, "end_positions");
+        const float start_loss = model::cross_entropy(out.start_logits.data<float>(), B, S, start, S, "start_positions");
+        const float end_loss = model::cross_entropy(out.end_logits.data<float>(), B, S, end, S, "end_positions");
+        out.loss = scalar((start_loss + end_loss) / 2.0f);
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace rembert

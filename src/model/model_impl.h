@@ -1,0 +1,22 @@
+// What a loaded Model holds. Immutable after loading.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "model/params.h"
+#include "rembert/model.h"
+
+namespace rembert {
+
+struct Model::Impl {
+  RemBertConfig config;
+  HeadType head = HeadType::Model;
+  DType weight_dtype = DType::F32;
+  kernels::Activation activation = kernels::Activation::Gelu;
+  model::Params params;
+  std::vector<std::string> warnings;
+};
+
+}  // namespace rembert

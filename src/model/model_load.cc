@@ -1,0 +1,239 @@
+// Building a Model from a config and HF-named tensors: name mapping, shape checks, dtype, missing/unexpected keys.
+#include <algorithm>
+#include <set>
+
+#include <omp.h>
+
+#include "core/random.h"
+#include "model/model_impl.h"
+#include "rembert/error.h"
+
+namespace rembert {
+
+namespace {
+
+struct HeadNames {
+  HeadType head;
+  const char* cli;
+  const char* cls;
+};
+constexpr HeadNames kHeadNames[] = {
+    {HeadType::Model, "model", "RemBertModel"},
+    {HeadType::MaskedLM, "masked-lm", "RemBertForMaskedLM"},
+    {HeadType::CausalLM, "causal-lm", "RemBertForCausalLM"},
+    {HeadType::SequenceClassification, "sequence-classification", "RemBertForSequenceClassification"},
+    {HeadType::MultipleChoice, "multiple-choice", "RemBertForMultipleChoice"},
+    {HeadType::TokenClassification, "token-classification", "RemBertForTokenClassification"},
+    {HeadType::QuestionAnswering, "question-answering", "RemBertForQuestionAnswering"},
+};
+
+const HeadNames& names_of(HeadType head) {
+  for (const auto& n : kHeadNames) {
+    if (n.head == head) return n;
+  }
+  throw Error("unknown head type");
+}
+
+// The dtype that WeightDType::Auto resolves to: config.torch_dtype, else the first floating checkpoint tensor.
+DType resolve_weight_dtype(WeightDType requested, const RemBertConfig& config, const TensorMap& tensors) {
+  switch (requested) {
+    case WeightDType::Float32: return DType::F32;
+    case WeightDType::Float16: return DType::F16;
+    case WeightDType::BFloat16: return DType::BF16;
+    case WeightDType::Auto: break;
+  }
+  if (config.torch_dtype) {
+    if (*config.torch_dtype == "float16") return DType::F16;
+    if (*config.torch_dtype == "bfloat16") return DType::BF16;
+    return DType::F32;
+  }
+  for (const auto& [name, tensor] : tensors) {
+    if (tensor.dtype() == DType::F16 || tensor.dtype() == DType::BF16) return tensor.dtype();
+    if (is_floating(tensor.dtype())) return DType::F32;
+  }
+  return DType::F32;
+}
+
+// Looks `name` up with and without the "rembert." prefix, so base checkpoints load into heads and back.
+const Tensor* find_tensor(const TensorMap& tensors, const std::string& name, std::string* found_name) {
+  static const std::string kPrefix = "rembert.";
+  std::vector<std::string> candidates = {name};
+  if (name.compare(0, kPrefix.size(), kPrefix) == 0) {
+    candidates.push_back(name.substr(kPrefix.size()));
+  } else if (name.compare(0, 4, "cls.") != 0) {
+    candidates.push_back(kPrefix + name);
+  }
+  for (const auto& candidate : candidates) {
+    auto it = tensors.find(candidate);
+    if (it != tensors.end()) {
+      *found_name = candidate;
+      return &it->second;
+    }
+  }
+  return nullptr;
+}
+
+// transformers' _init_weights: Linear/Embedding ~ N(0, initializer_range), biases 0, LayerNorm 1 and 0.
+Tensor initial_value(const model::ParamInfo& info, double initializer_range, DType weight_dtype, uint64_t seed,
+                     uint64_t stream) {
+  Tensor t(DType::F32, info.shape);
+  float* data = t.mutable_data<float>();
+  const int64_t n = t.numel();
+  switch (info.init) {
+    case model::ParamInit::Zeros: break;
+    case model::ParamInit::Ones: std::fill(data, data + n, 1.0f); break;
+    case model::ParamInit::Normal:
+      fill_normal(data, n, static_cast<float>(initializer_range), seed, stream);
+      break;
+  }
+  return info.matmul_weight ? t.cast_float(weight_dtype) : t;
+}
+
+std::string join_quoted(const std::vector<std::string>& names) {
+  std::string s = "[";
+  for (size_t i = 0; i < names.size(); ++i) s += (i ? ", '" : "'") + names[i] + "'";
+  return s + "]";
+}
+
+bool is_ignored_key(const std::string& name) {
+  // A non-persistent buffer in current transformers; older checkpoints (google/rembert's .bin) still carry it.
+  const std::string suffix = "embeddings.position_ids";
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+const char* head_cli_name(HeadType head) { return names_of(head).cli; }
+const char* head_class_name(HeadType head) { return names_of(head).cls; }
+
+HeadType head_from_name(const std::string& name) {
+  std::string valid;
+  for (const auto& n : kHeadNames) {
+    if (name == n.cli || name == n.cls) return n.head;
+    valid += std::string(valid.empty() ? "" : ", ") + n.cli;
+  }
+  throw Error("unknown head \"" + name + "\" (expected one of: " + valid + ", or a RemBert* class name)");
+}
+
+HeadType head_from_config(const RemBertConfig& config) {
+  if (config.architectures.empty()) return HeadType::Model;
+  try {
+    return head_from_name(config.architectures.front());
+  } catch (const Error&) {
+    throw Error("config.json: architectures[0] \"" + config.architectures.front() +
+                "\" is not a RemBERT class; choose a head explicitly");
+  }
+}
+
+WeightDType weight_dtype_from_name(const std::string& name) {
+  if (name == "auto") return WeightDType::Auto;
+  if (name == "float32" || name == "fp32") return WeightDType::Float32;
+  if (name == "float16" || name == "fp16") return WeightDType::Float16;
+  if (name == "bfloat16" || name == "bf16") return WeightDType::BFloat16;
+  throw Error("unknown dtype \"" + name + "\" (expected auto, float32, float16 or bfloat16)");
+}
+
+const char* weight_dtype_name(WeightDType dtype) {
+  switch (dtype) {
+    case WeightDType::Auto: return "auto";
+    case WeightDType::Float32: return "float32";
+    case WeightDType::Float16: return "float16";
+    case WeightDType::BFloat16: return "bfloat16";
+  }
+  return "?";
+}
+
+void set_num_threads(int threads) {
+  if (threads > 0) omp_set_num_threads(threads);
+}
+
+std::vector<TensorSpec> parameter_specs(const RemBertConfig& config, HeadType head, bool add_pooling_layer) {
+  config.validate();
+  std::vector<TensorSpec> specs;
+  model::Params params;
+  model::visit_params(config, head, add_pooling_layer, params, [&](const model::ParamInfo& info, Tensor&) {
+    specs.push_back(TensorSpec{info.name, DType::F32, info.shape});
+  });
+  return specs;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const RemBertConfig& Model::config() const { return impl_->config; }
+HeadType Model::head() const { return impl_->head; }
+DType Model::weight_dtype() const { return impl_->weight_dtype; }
+bool Model::has_pooler() const { return impl_->params.pooler.has_value(); }
+const std::vector<std::string>& Model::warnings() const { return impl_->warnings; }
+
+std::shared_ptr<const Model> Model::load(const std::string& model_dir, const LoadOptions& options) {
+  RemBertConfig config = RemBertConfig::from_json_file(model_dir + "/config.json");
+  Checkpoint checkpoint = load_checkpoint(model_dir);
+  return from_tensors(config, checkpoint.tensors, options, model_dir);
+}
+
+std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, const TensorMap& tensors,
+                                                 const LoadOptions& options, const std::string& source) {
+  config.validate();
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->head = options.head.value_or(head_from_config(config));
+  impl->activation = kernels::activation_from_name(config.hidden_act);
+  impl->weight_dtype = resolve_weight_dtype(options.dtype, config, tensors);
+  if (impl->head == HeadType::QuestionAnswering && config.num_labels() != 2) {
+    throw Error(source + ": question answering splits its logits into start and end, so config num_labels must be 2 "
+                "(it is " + std::to_string(config.num_labels()) + ")");
+  }
+  const std::string class_name = head_class_name(impl->head);
+
+  std::set<std::string> used;
+  std::vector<std::string> missing_base, initialised;
+  uint64_t param_index = 0;
+  model::visit_params(config, impl->head, options.add_pooling_layer, impl->params,
+                      [&](const model::ParamInfo& info, Tensor& slot) {
+    ++param_index;
+    std::string found_name;
+    const Tensor* found = find_tensor(tensors, info.name, &found_name);
+    if (!found) {
+      if (info.group == model::ParamGroup::Base) {
+        missing_base.push_back(info.name);
+      } else {
+        slot = initial_value(info, config.initializer_range, impl->weight_dtype, options.init_seed, param_index);
+        initialised.push_back(info.name);
+      }
+      return;
+    }
+    if (found->shape() != info.shape) {
+      throw Error(source + ": tensor '" + found_name + "' has shape " + shape_to_string(found->shape()) +
+                  " but the config needs " + shape_to_string(info.shape));
+    }
+    if (!is_floating(found->dtype())) {
+      throw Error(source + ": tensor '" + found_name + "' has dtype " + dtype_name(found->dtype()) +
+                  ", expected a floating-point dtype");
+    }
+    slot = info.matmul_weight ? found->cast_float(impl->weight_dtype) : found->to_f32();
+    used.insert(found_name);
+  });
+
+  if (!missing_base.empty()) {
+    throw Error(source + ": the checkpoint is missing " + std::to_string(missing_base.size()) + " weight(s) of " +
+                class_name + ": " + join_quoted(missing_base));
+  }
+  if (!initialised.empty()) {
+    impl->warnings.push_back("Some weights of " + class_name + " were not initialized from the model checkpoint at " +
+                             source + " and are newly initialized: " + join_quoted(initialised) +
+                             "\nYou should probably TRAIN this model on a down-stream task to be able to use it for "
+                             "predictions and inference.");
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, tensor] : tensors) {
+    if (!used.count(name) && !is_ignored_key(name)) unexpected.push_back(name);
+  }
+  if (!unexpected.empty()) {
+    impl->warnings.push_back("Some weights of the model checkpoint at " + source +
+                             " were not used when initializing " + class_name + ": " + join_quoted(unexpected));
+  }
+  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+}  // namespace rembert

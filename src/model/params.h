@@ -1,0 +1,86 @@
+// The parameters of RemBERT, one struct per Hugging Face module, and the one mapping from HF state-dict names to
+// them (visit_params). Shapes follow PyTorch: Linear weights are [out, in].
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rembert/config.h"
+#include "rembert/model.h"
+#include "rembert/tensor.h"
+
+namespace rembert::model {
+
+struct Linear {
+  Tensor weight;  // [out, in]; F32, F16 or BF16 (the model's weight dtype)
+  Tensor bias;    // [out], F32
+  int64_t out_features() const { return weight.dim(0); }
+  int64_t in_features() const { return weight.dim(1); }
+};
+
+struct LayerNorm {
+  Tensor weight, bias;  // [width], F32
+};
+
+struct Embeddings {            // RemBertEmbeddings, width E
+  Tensor word_embeddings;        // [V, E]
+  Tensor position_embeddings;    // [max_positions, E]
+  Tensor token_type_embeddings;  // [type_vocab, E]
+  LayerNorm layer_norm;
+};
+
+struct Attention {  // RemBertAttention: self (or cross) attention + RemBertSelfOutput
+  Linear query, key, value;  // [heads*D, H]
+  Linear output;             // attention.output.dense [H, heads*D]
+  LayerNorm layer_norm;      // attention.output.LayerNorm
+  int64_t num_heads = 0;     // after pruning
+};
+
+struct Layer {  // RemBertLayer
+  Attention attention;
+  std::optional<Attention> crossattention;
+  Linear intermediate;  // intermediate.dense [I, H]
+  Linear output;        // output.dense [H, I]
+  LayerNorm output_layer_norm;
+};
+
+struct Encoder {
+  Linear embedding_hidden_mapping_in;  // [H, E]
+  std::vector<Layer> layers;
+};
+
+struct LMHead {  // cls.predictions
+  Linear dense;      // [O, H]
+  LayerNorm layer_norm;
+  Linear decoder;    // [V, O]
+};
+
+struct Params {
+  Embeddings embeddings;
+  Encoder encoder;
+  std::optional<Linear> pooler;      // pooler.dense
+  std::optional<LMHead> lm_head;     // masked-lm, causal-lm
+  std::optional<Linear> classifier;  // sequence/multiple-choice/token classification: classifier; QA: qa_outputs
+};
+
+// Missing weights of the Base group are an error; Pooler and Head weights are initialised as transformers does.
+enum class ParamGroup { Base, Pooler, Head };
+enum class ParamInit { Normal, Zeros, Ones };
+
+struct ParamInfo {
+  std::string name;  // HF state-dict name, with "rembert." for the heads
+  Shape shape;
+  ParamGroup group;
+  ParamInit init;
+  bool matmul_weight;  // held in the model's weight dtype; everything else is float32
+};
+
+bool head_has_pooler(HeadType head, bool add_pooling_layer);
+
+// Lays out `params` for (config, head) and calls `visit` for every parameter slot in state-dict order.
+void visit_params(const RemBertConfig& config, HeadType head, bool add_pooling_layer, Params& params,
+                  const std::function<void(const ParamInfo&, Tensor& slot)>& visit);
+
+}  // namespace rembert::model
