@@ -45,7 +45,7 @@ void expect_same_tensors(const TensorMap& actual, const TensorMap& expected) {
     ASSERT_NE(it, actual.end()) << name;
     EXPECT_EQ(it->second.dtype(), t.dtype()) << name;
     EXPECT_EQ(it->second.shape(), t.shape()) << name;
-    EXPECT_EQ(raw_bytes(it->second), raw_bytes(t)) << name;
+    EXPECT_TRUE(raw_bytes(it->second) == raw_bytes(t)) << name << ": bytes differ";
   }
 }
 
@@ -77,7 +77,9 @@ class Pickle {
     return *this;
   }
   Pickle& proto() { return raw(std::string("\x80\x02", 2)); }
-  Pickle& global(const std::string& module, const std::string& name) { return op('c').raw(module + "\n" + name + "\n"); }
+  Pickle& global(const std::string& module, const std::string& name) {
+    return op('c').raw(module + "\n" + name + "\n");
+  }
   Pickle& str(const std::string& s) {  // BINUNICODE
     op('X');
     for (int i = 0; i < 4; ++i) out_ += static_cast<char>((s.size() >> (8 * i)) & 0xff);
@@ -331,7 +333,7 @@ TEST_F(TorchBinTest, MalformedPickles) {
       {Pickle().proto().int1(1).stop().bytes(), "expected a state_dict"},
       {Pickle().proto().op('}').str("x").int1(1).op('s').stop().bytes(), "entry 'x' is a int"},
       {Pickle().proto().op('}').int1(1).int1(1).op('s').stop().bytes(), "key is a int"},
-      {Pickle().proto().int1(1).int1(2).op('s').stop().bytes(), "SETITEM on a int"},
+      {Pickle().proto().int1(0).int1(1).int1(2).op('s').stop().bytes(), "SETITEM on a int"},
       {Pickle().proto().op(']').op('(').int1(1).op('d').op('a').stop().bytes(), "odd number"},
       {Pickle().raw("\x80\x09").bytes(), "protocol 9"},
       {Pickle().proto().raw("\x8a\x09").bytes(), "too large"},

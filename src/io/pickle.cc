@@ -81,7 +81,8 @@ const AllowedGlobal kAllowedGlobals[] = {
 
 class Unpickler {
  public:
-  Unpickler(const uint8_t* data, size_t size, std::string source) : data_(data), size_(size), source_(std::move(source)) {}
+  Unpickler(const uint8_t* data, size_t size, std::string source)
+      : data_(data), size_(size), source_(std::move(source)) {}
 
   Unpickled run() {
     while (true) {

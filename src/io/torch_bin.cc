@@ -9,6 +9,7 @@
 #include <map>
 #include <new>
 #include <optional>
+#include <utility>
 
 #include "io/pickle.h"
 #include "rembert/error.h"
@@ -121,10 +122,11 @@ class TorchBinReader {
   explicit TorchBinReader(const std::string& path) : path_(path), zip_(path) {}
 
   TensorMap read() {
-    const std::string pickle_name = find_data_pkl();
+    const auto [pickle_index, pickle_name] = find_data_pkl();
     check_byteorder();
-    const std::vector<uint8_t> pickle_bytes = zip_.read(*zip_.locate(pickle_name), pickle_name);
-    const pickle::Unpickled unpickled = pickle::unpickle(pickle_bytes.data(), pickle_bytes.size(), path_ + ":" + pickle_name);
+    const std::vector<uint8_t> pickle_bytes = zip_.read(pickle_index, pickle_name);
+    const pickle::Unpickled unpickled =
+        pickle::unpickle(pickle_bytes.data(), pickle_bytes.size(), path_ + ":" + pickle_name);
 
     const pickle::Value& root = *unpickled.root;
     if (root.kind != pickle::Value::Kind::Dict) {
@@ -150,17 +152,18 @@ class TorchBinReader {
 
  private:
   // "<folder>/data.pkl" with a single top folder (its name depends on the file name torch.save was given).
-  std::string find_data_pkl() {
-    std::vector<std::string> found;
-    for (const std::string& name : zip_.names()) {
+  std::pair<zip_uint64_t, std::string> find_data_pkl() {
+    std::vector<std::pair<zip_uint64_t, std::string>> found;
+    const std::vector<std::string> names = zip_.names();
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::string& name = names[i];
       const size_t slash = name.find('/');
-      if (name == "data.pkl" || (slash != std::string::npos && name.compare(slash, std::string::npos, "/data.pkl") == 0)) {
-        found.push_back(name);
-      }
+      const bool in_top_folder = slash != std::string::npos && name.compare(slash, std::string::npos, "/data.pkl") == 0;
+      if (name == "data.pkl" || in_top_folder) found.emplace_back(i, name);
     }
     if (found.empty()) throw Error("'" + path_ + "': no data.pkl in the zip archive (not a torch.save file?)");
     if (found.size() > 1) throw Error("'" + path_ + "': several data.pkl entries in the zip archive");
-    prefix_ = found[0].substr(0, found[0].size() - std::strlen("data.pkl"));
+    prefix_ = found[0].second.substr(0, found[0].second.size() - std::strlen("data.pkl"));
     return found[0];
   }
 

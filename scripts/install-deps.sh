@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs everything rembert.cpp needs to build and test, from Debian 12's packages.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  g++ cmake ninja-build pkg-config \
+  libdnnl-dev \
+  nlohmann-json3-dev \
+  libcli11-dev \
+  libzip-dev \
+  libsentencepiece-dev \
+  libicu-dev \
+  libgtest-dev libgmock-dev
