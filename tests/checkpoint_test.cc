@@ -7,30 +7,17 @@
 
 #include "rembert/error.h"
 #include "rembert/safetensors.h"
+#include "test_util.h"
 
 namespace rembert {
 namespace {
 
+using testing::error_message;
+using testing::raw_bytes;
+
 namespace fs = std::filesystem;
 
 const std::string kModels = std::string(REMBERT_FIXTURES_DIR) + "/models";
-
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected rembert::Error";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
-
-std::string raw_bytes(const Tensor& t) {
-  return std::string(static_cast<const char*>(t.raw_data()), t.nbytes());
-}
 
 void expect_same_tensors(const TensorMap& actual, const TensorMap& expected) {
   ASSERT_EQ(actual.size(), expected.size());

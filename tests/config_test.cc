@@ -13,8 +13,11 @@
 #include <nlohmann/json.hpp>
 
 #include "rembert/error.h"
+#include "test_util.h"
 
 namespace {
+
+using rembert::testing::error_message;
 
 using rembert::Error;
 using rembert::RemBertConfig;
@@ -40,17 +43,6 @@ RemBertConfig parse(const std::string& text) { return RemBertConfig::from_json_s
 // Parses `{"model_type":"rembert", <fields>}`.
 RemBertConfig parse_with(const std::string& fields) {
   return parse(R"({"model_type": "rembert", )" + fields + "}");
-}
-
-// Runs `fn`, expects a rembert::Error, and returns its message.
-std::string error_message(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected rembert::Error";
-  return "";
 }
 
 void expect_validate_error(const RemBertConfig& config, const std::string& field) {

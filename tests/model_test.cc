@@ -15,6 +15,7 @@ namespace rembert {
 namespace {
 
 using nlohmann::json;
+using testing::error_message;
 using testing::fixture_path;
 using testing::tensors_close;
 
@@ -35,15 +36,6 @@ ForwardInputs base_single_inputs() {
   in.attention_mask = fixture_tensor("base_single.in.attention_mask");
   in.token_type_ids = fixture_tensor("base_single.in.token_type_ids");
   return in;
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 bool any_warning_contains(const Model& m, const std::string& text) {
@@ -98,7 +90,7 @@ TEST(ModelLoad, MissingEncoderWeightIsAnErrorNamingIt) {
   TensorMap tensors = weights_of("base");
   tensors.erase("encoder.layer.1.output.dense.weight");
   tensors.erase("embeddings.LayerNorm.bias");
-  const std::string msg = message_of([&] { Model::from_tensors(config_of("base"), tensors, {}, "my_dir"); });
+  const std::string msg = error_message([&] { Model::from_tensors(config_of("base"), tensors, {}, "my_dir"); });
   EXPECT_NE(msg.find("my_dir"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'encoder.layer.1.output.dense.weight'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'embeddings.LayerNorm.bias'"), std::string::npos) << msg;
@@ -107,20 +99,20 @@ TEST(ModelLoad, MissingEncoderWeightIsAnErrorNamingIt) {
 TEST(ModelLoad, WrongShapeOrDtypeIsAnErrorNamingTheTensor) {
   TensorMap tensors = weights_of("base");
   tensors["encoder.layer.0.attention.self.query.bias"] = Tensor(DType::F32, {63});
-  std::string msg = message_of([&] { Model::from_tensors(config_of("base"), tensors); });
+  std::string msg = error_message([&] { Model::from_tensors(config_of("base"), tensors); });
   EXPECT_NE(msg.find("'encoder.layer.0.attention.self.query.bias' has shape [63] but the config needs [64]"),
             std::string::npos)
       << msg;
 
   tensors = weights_of("base");
   tensors["pooler.dense.bias"] = Tensor(DType::I64, {64});
-  msg = message_of([&] { Model::from_tensors(config_of("base"), tensors); });
+  msg = error_message([&] { Model::from_tensors(config_of("base"), tensors); });
   EXPECT_NE(msg.find("'pooler.dense.bias' has dtype I64"), std::string::npos) << msg;
 
   // A checkpoint of another size than its config.
   RemBertConfig bigger = config_of("base");
   bigger.intermediate_size = 256;
-  msg = message_of([&] { Model::from_tensors(bigger, weights_of("base")); });
+  msg = error_message([&] { Model::from_tensors(bigger, weights_of("base")); });
   EXPECT_NE(msg.find("'encoder.layer.0.intermediate.dense.weight' has shape [128, 64] but the config needs [256, 64]"),
             std::string::npos)
       << msg;
@@ -129,12 +121,12 @@ TEST(ModelLoad, WrongShapeOrDtypeIsAnErrorNamingTheTensor) {
 TEST(ModelLoad, UnknownHeadNamesAreErrors) {
   EXPECT_EQ(head_from_name("masked-lm"), HeadType::MaskedLM);
   EXPECT_EQ(head_from_name("RemBertForQuestionAnswering"), HeadType::QuestionAnswering);
-  EXPECT_NE(message_of([] { head_from_name("summarization"); }).find("unknown head \"summarization\""),
+  EXPECT_NE(error_message([] { head_from_name("summarization"); }).find("unknown head \"summarization\""),
             std::string::npos);
   RemBertConfig c = config_of("base");
   c.architectures = {"BertModel"};
-  EXPECT_NE(message_of([&] { head_from_config(c); }).find("architectures[0]"), std::string::npos);
-  EXPECT_NE(message_of([] { weight_dtype_from_name("int4"); }).find("unknown dtype \"int4\""), std::string::npos);
+  EXPECT_NE(error_message([&] { head_from_config(c); }).find("architectures[0]"), std::string::npos);
+  EXPECT_NE(error_message([] { weight_dtype_from_name("int4"); }).find("unknown dtype \"int4\""), std::string::npos);
 }
 
 TEST(ModelDType, AutoFollowsTheCheckpointAndReproducesTheReference) {
@@ -189,7 +181,7 @@ std::shared_ptr<const Model> ModelInputs::base_, ModelInputs::clm_;
 
 TEST_F(ModelInputs, InvalidInputsAreErrorsNamingTheInput) {
   auto err = [&](const ForwardInputs& in, const std::shared_ptr<const Model>& m = nullptr) {
-    return message_of([&] { (m ? m : base_)->forward(in); });
+    return error_message([&] { (m ? m : base_)->forward(in); });
   };
   ForwardInputs in;
   EXPECT_NE(err(in).find("give input_ids or inputs_embeds"), std::string::npos);

@@ -11,9 +11,13 @@
 #include <sstream>
 
 #include "rembert/error.h"
+#include "test_util.h"
 
 namespace rembert {
 namespace {
+
+using testing::error_message;
+using testing::raw_bytes;
 
 namespace fs = std::filesystem;
 
@@ -33,23 +37,6 @@ void write_file(const std::string& path, const std::string& bytes) {
 }
 
 // Runs `f`, which must throw rembert::Error, and returns the message.
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected rembert::Error";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
-
-std::string raw_bytes(const Tensor& t) {
-  return std::string(static_cast<const char*>(t.raw_data()), t.nbytes());
-}
-
 // An 8-byte little-endian length (by default the header's), the header, then `data`.
 std::string safetensors_bytes(const std::string& header, const std::string& data, uint64_t declared = UINT64_MAX) {
   const uint64_t length = declared == UINT64_MAX ? header.size() : declared;

@@ -8,12 +8,33 @@
 #include <string>
 #include <vector>
 
+#include "rembert/error.h"
 #include "rembert/tensor.h"
+
+// EXPECT that `text` contains `part`, printing `text` when it does not.
+#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
 
 namespace rembert::testing {
 
 inline std::string fixture_path(const std::string& relative) {
   return std::string(REMBERT_FIXTURES_DIR) + "/" + relative;
+}
+
+// Runs `f`, which must throw rembert::Error, and returns the message ("" and a test failure when it does not throw).
+template <class F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected rembert::Error";
+  return "";
+}
+
+// The bytes of a tensor, for exact comparisons.
+inline std::string raw_bytes(const Tensor& t) {
+  return std::string(static_cast<const char*>(t.raw_data()), t.nbytes());
 }
 
 // Compares `actual` against `expected` element-wise with |a - e| <= atol + rtol * |e| (numpy.allclose).
