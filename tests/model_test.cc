@@ -236,6 +236,24 @@ TEST_F(ModelInputs, InputsEmbedsEqualTheWordEmbeddingRows) {
   EXPECT_TRUE(tensors_close(base_->forward(in).last_hidden_state, fixture_tensor("base_single.last_hidden_state"), 1e-4, 1e-4));
 }
 
+TEST_F(ModelInputs, Int32IndicesEqualInt64Ones) {
+  ForwardInputs in = base_single_inputs();
+  auto to_i32 = [](const Tensor& t) {
+    Tensor out(DType::I32, t.shape());
+    std::vector<int64_t> v = t.to_i64_vector();
+    for (size_t i = 0; i < v.size(); ++i) out.mutable_data<int32_t>()[i] = static_cast<int32_t>(v[i]);
+    return out;
+  };
+  in.input_ids = to_i32(in.input_ids);
+  in.attention_mask = to_i32(in.attention_mask);
+  in.token_type_ids = to_i32(in.token_type_ids);
+  EXPECT_TRUE(tensors_close(base_->forward(in).last_hidden_state, fixture_tensor("base_single.last_hidden_state"), 1e-4, 1e-4));
+  in.input_ids = Tensor::from_f32({1, 2}, {2.0f, 3.0f});
+  in.attention_mask = Tensor();
+  in.token_type_ids = Tensor();
+  EXPECT_CONTAINS(error_message([&] { base_->forward(in); }), "input_ids: expected an integer tensor, got F32");
+}
+
 TEST_F(ModelInputs, ThreeDimensionalMaskEqualsTheBroadcastTwoDimensionalOne) {
   ForwardInputs in;
   in.input_ids = fixture_tensor("base_batch_padded.in.input_ids");
