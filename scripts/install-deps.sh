@@ -13,4 +13,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libzip-dev \
   libsentencepiece-dev \
   libicu-dev \
+  libcurl4-openssl-dev \
+  libcpp-httplib-dev \
   libgtest-dev libgmock-dev

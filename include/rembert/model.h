@@ -70,6 +70,9 @@ struct ForwardInputs {
   std::vector<LayerCache> past_key_values;  // one per layer, or empty
   Tensor labels;                  // head-specific
   Tensor start_positions, end_positions;    // question answering
+  // Masked/causal LM only: compute logits just for these rows of the flattened [B*S] positions (e.g. the [MASK]
+  // positions for fill-mask); logits are then [rows, V]. The vocabulary projection dominates the head's cost.
+  std::vector<int64_t> logits_rows;
   std::optional<bool> use_cache;             // default config.use_cache; only decoders use a cache
   std::optional<bool> output_attentions;     // default config.output_attentions
   std::optional<bool> output_hidden_states;  // default config.output_hidden_states
@@ -107,6 +110,8 @@ class Model {
   HeadType head() const;
   DType weight_dtype() const;  // the dtype the matmul weights are held in
   bool has_pooler() const;
+  // HF names of the weights that were missing from the checkpoint and initialised (e.g. google/rembert's MLM head).
+  const std::vector<std::string>& newly_initialized() const;
   // What loading had to say: missing head weights that were initialised, unexpected keys (as transformers warns).
   const std::vector<std::string>& warnings() const;
 

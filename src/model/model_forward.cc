@@ -471,6 +471,7 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
   out.past_key_values = std::move(base.cache);
 
   const float* seq = base.sequence.data<float>();
+  const int64_t H = c.hidden_size;
   switch (head) {
     case HeadType::Model:
       out.last_hidden_state = base.sequence;
@@ -482,12 +483,30 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
       // cls.predictions: decoder(LayerNorm(act(dense(h)))), width O in between.
       const model::LMHead& lm = *m.params.lm_head;
       const int64_t O = c.output_embedding_size, V = c.vocab_size;
-      Tensor t = new_f32({B * S, O});
-      apply_linear(lm.dense, seq, B * S, t.mutable_data<float>());
+      // Only the requested rows go through the head when logits_rows is given.
+      const bool some_rows = !in.logits_rows.empty();
+      const int64_t rows = some_rows ? static_cast<int64_t>(in.logits_rows.size()) : B * S;
+      Tensor gathered;
+      const float* head_in = seq;
+      if (some_rows) {
+        if (in.labels.defined()) throw Error("logits_rows: a loss needs the logits of every position");
+        gathered = new_f32({rows, H});
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t row = in.logits_rows[static_cast<size_t>(r)];
+          if (row < 0 || row >= B * S) {
+            throw Error("logits_rows: row " + std::to_string(row) + " is out of range [0, " + std::to_string(B * S) +
+                        ")");
+          }
+          std::memcpy(gathered.mutable_data<float>() + r * H, seq + row * H, H * sizeof(float));
+        }
+        head_in = gathered.data<float>();
+      }
+      Tensor t = new_f32({rows, O});
+      apply_linear(lm.dense, head_in, rows, t.mutable_data<float>());
       kernels::apply_activation(m.activation, t.mutable_data<float>(), t.numel());
-      apply_layer_norm(lm.layer_norm, t.mutable_data<float>(), B * S, O, c.layer_norm_eps);
-      out.logits = new_f32({B, S, V});
-      apply_linear(lm.decoder, t.data<float>(), B * S, out.logits.mutable_data<float>());
+      apply_layer_norm(lm.layer_norm, t.mutable_data<float>(), rows, O, c.layer_norm_eps);
+      out.logits = some_rows ? new_f32({rows, V}) : new_f32({B, S, V});
+      apply_linear(lm.decoder, t.data<float>(), rows, out.logits.mutable_data<float>());
       if (in.labels.defined()) {
         expect_shape(in.labels, {B, S}, "labels");
         std::vector<int64_t> labels = in.labels.to_i64_vector();

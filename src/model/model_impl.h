@@ -17,6 +17,7 @@ struct Model::Impl {
   kernels::Activation activation = kernels::Activation::Gelu;
   model::Params params;
   std::vector<std::string> warnings;
+  std::vector<std::string> newly_initialized;
 };
 
 }  // namespace rembert

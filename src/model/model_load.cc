@@ -165,6 +165,7 @@ HeadType Model::head() const { return impl_->head; }
 DType Model::weight_dtype() const { return impl_->weight_dtype; }
 bool Model::has_pooler() const { return impl_->params.pooler.has_value(); }
 const std::vector<std::string>& Model::warnings() const { return impl_->warnings; }
+const std::vector<std::string>& Model::newly_initialized() const { return impl_->newly_initialized; }
 
 std::shared_ptr<const Model> Model::load(const std::string& model_dir, const LoadOptions& options) {
   RemBertConfig config = RemBertConfig::from_json_file(model_dir + "/config.json");
@@ -219,6 +220,7 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
     throw Error(source + ": the checkpoint is missing " + std::to_string(missing_base.size()) + " weight(s) of " +
                 class_name + ": " + join_quoted(missing_base));
   }
+  impl->newly_initialized = initialised;
   if (!initialised.empty()) {
     impl->warnings.push_back("Some weights of " + class_name + " were not initialized from the model checkpoint at " +
                              source + " and are newly initialized: " + join_quoted(initialised) +

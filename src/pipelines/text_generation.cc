@@ -1,0 +1,131 @@
+// Generation (SPEC §5) and the text-generation pipeline (§4.6): greedy or sampled decoding, with the key/value
+// cache when the config is a decoder.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+
+#include "pipelines/common.h"
+#include "rembert/error.h"
+#include "rembert/pipelines.h"
+
+namespace rembert {
+
+namespace {
+
+// transformers' sampling warpers in their order: temperature, top-k, top-p; then a draw from the softmax.
+int64_t sample_token(std::vector<float> scores, const GenerationOptions& o, std::mt19937_64& rng) {
+  const float kRemoved = -std::numeric_limits<float>::infinity();
+  const auto V = static_cast<int64_t>(scores.size());
+  if (o.temperature != 1.0) {
+    for (float& s : scores) s = static_cast<float>(s / o.temperature);
+  }
+  if (o.top_k > 0 && o.top_k < V) {
+    std::vector<float> sorted = scores;
+    std::nth_element(sorted.begin(), sorted.begin() + (o.top_k - 1), sorted.end(), std::greater<float>());
+    const float kth = sorted[static_cast<size_t>(o.top_k - 1)];
+    for (float& s : scores) {
+      if (s < kth) s = kRemoved;  // ties with the k-th score are kept, as transformers does
+    }
+  }
+  if (o.top_p < 1.0) {
+    std::vector<int64_t> order(static_cast<size_t>(V));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return scores[static_cast<size_t>(a)] < scores[static_cast<size_t>(b)]; });
+    std::vector<float> sorted_scores(static_cast<size_t>(V));
+    for (int64_t i = 0; i < V; ++i) sorted_scores[static_cast<size_t>(i)] = scores[static_cast<size_t>(order[i])];
+    std::vector<float> probs = pipelines::softmax_f32(sorted_scores.data(), V);
+    float cumulative = 0.0f;
+    // Ascending order: drop the low tail whose cumulative probability stays within 1 - top_p; keep the top token.
+    for (int64_t i = 0; i < V - 1; ++i) {
+      cumulative += probs[static_cast<size_t>(i)];
+      if (cumulative <= static_cast<float>(1.0 - o.top_p)) scores[static_cast<size_t>(order[i])] = kRemoved;
+    }
+  }
+  std::vector<float> probs = pipelines::softmax_f32(scores.data(), V);
+  std::discrete_distribution<int64_t> draw(probs.begin(), probs.end());
+  return draw(rng);
+}
+
+}  // namespace
+
+std::vector<int64_t> generate(const Model& model, const std::vector<int64_t>& prompt_ids, const GenerationOptions& o) {
+  const RemBertConfig& c = model.config();
+  if (model.head() != HeadType::CausalLM) {
+    throw Error(std::string("text generation needs RemBertForCausalLM, the model is ") + head_class_name(model.head()));
+  }
+  if (prompt_ids.empty()) throw Error("text generation: the prompt is empty (give at least one token)");
+  if (o.do_sample && o.temperature <= 0) throw Error("text generation: temperature must be positive");
+  if (o.top_p <= 0 || o.top_p > 1) throw Error("text generation: top_p must be in (0, 1]");
+  const auto prompt_len = static_cast<int64_t>(prompt_ids.size());
+  int64_t max_new = o.max_new_tokens ? *o.max_new_tokens : o.max_length.value_or(c.max_length) - prompt_len;
+  max_new = std::max<int64_t>(max_new, 1);  // transformers always produces at least one token
+  const std::optional<int64_t> eos = o.eos_token_id ? o.eos_token_id : c.eos_token_id;
+  std::mt19937_64 rng(o.seed);
+
+  std::vector<int64_t> sequence = prompt_ids, generated;
+  std::vector<LayerCache> cache;
+  for (int64_t step = 0; step < max_new; ++step) {
+    ForwardInputs in;
+    // With a decoder config only the tokens not yet cached are fed; otherwise every step re-encodes everything
+    // (bidirectional attention), as transformers does when is_decoder is False.
+    const bool cached = c.is_decoder && !cache.empty();
+    const std::vector<int64_t> feed = cached ? std::vector<int64_t>{sequence.back()} : sequence;
+    in.input_ids = Tensor::from_i64({1, static_cast<int64_t>(feed.size())}, feed);
+    in.past_key_values = cached ? cache : std::vector<LayerCache>{};
+    in.use_cache = c.is_decoder;
+    in.logits_rows = {static_cast<int64_t>(feed.size()) - 1};
+    ForwardOutputs out = model.forward(in);
+    if (c.is_decoder) cache = std::move(out.past_key_values);
+    const float* row = out.logits.data<float>();
+    const int64_t V = out.logits.dim(1);
+    const int64_t token = o.do_sample ? sample_token(std::vector<float>(row, row + V), o, rng)
+                                      : std::max_element(row, row + V) - row;  // first maximum, as torch.argmax
+    sequence.push_back(token);
+    generated.push_back(token);
+    if (o.on_token) o.on_token(token);
+    if (eos && token == *eos) break;
+  }
+  return generated;
+}
+
+GenerationResult text_generation_from_ids(const PipelineModel& pm, const std::vector<int64_t>& prompt_ids,
+                                          const GenerationOptions& options) {
+  const Tokenizer& tok = *pm.tokenizer;
+  GenerationResult r;
+  r.prompt_ids = prompt_ids;
+  r.generated_ids = generate(*pm.model, prompt_ids, options);
+  DecodeOptions d;
+  d.skip_special_tokens = true;
+  d.clean_up_tokenization_spaces = true;
+  std::vector<int64_t> all = prompt_ids;
+  all.insert(all.end(), r.generated_ids.begin(), r.generated_ids.end());
+  const std::string all_text = tok.decode(all, d);
+  const std::string prompt_text = tok.decode(prompt_ids, d);
+  // transformers removes len(decoded prompt) characters from the decoded whole.
+  const std::string new_text = pipelines::code_point_slice(all_text, pipelines::code_point_count(prompt_text),
+                                                           pipelines::code_point_count(all_text));
+  r.generated_text = options.return_full_text ? prompt_text + new_text : new_text;
+  return r;
+}
+
+GenerationResult text_generation(const PipelineModel& pm, const std::string& prompt, const GenerationOptions& options) {
+  EncodeOptions eo;
+  eo.add_special_tokens = false;  // the pipeline's default for text generation
+  std::vector<int64_t> ids = pm.tokenizer->encode(prompt, nullptr, eo).input_ids;
+  GenerationResult r = text_generation_from_ids(pm, ids, options);
+  if (options.return_full_text) {
+    // The original prompt string is prepended, not its decoding.
+    DecodeOptions d;
+    d.skip_special_tokens = true;
+    d.clean_up_tokenization_spaces = true;
+    const std::string prompt_text = pm.tokenizer->decode(ids, d);
+    r.generated_text = prompt + pipelines::code_point_slice(r.generated_text, pipelines::code_point_count(prompt_text),
+                                                            pipelines::code_point_count(r.generated_text));
+  }
+  return r;
+}
+
+}  // namespace rembert
