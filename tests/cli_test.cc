@@ -2,10 +2,6 @@
 // init-random, and clear errors for bad arguments.
 #include <gtest/gtest.h>
 
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -18,35 +14,10 @@ namespace rembert {
 namespace {
 
 using testing::fixture_path;
+using testing::run_cli;
+using testing::RunResult;
+using testing::scratch_dir;
 using testing::tensors_close;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-// A per-process scratch folder: ctest runs the tests of this file in parallel processes.
-std::string scratch_dir() {
-  static const std::string dir = [] {
-    std::string d = ::testing::TempDir() + "rembert_cli_test_" + std::to_string(getpid()) + "/";
-    mkdir(d.c_str(), 0755);
-    return d;
-  }();
-  return dir;
-}
-
-RunResult run_cli(const std::string& args) {
-  const std::string log = scratch_dir() + "cli_log.txt";
-  const std::string cmd = std::string(REMBERT_CLI_PATH) + " " + args + " > " + log + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(log);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.output = ss.str();
-  return r;
-}
 
 const TensorMap& reference() {
   static SafetensorsFile file = read_safetensors(fixture_path("cases.safetensors"));

@@ -273,6 +273,42 @@ TEST_F(ModelInputs, ThreeDimensionalMaskEqualsTheBroadcastTwoDimensionalOne) {
                             1e-4, m));
 }
 
+TEST_F(ModelInputs, PaddingIsSkippedWithoutChangingRealPositions) {
+  // base_batch_padded is right-padded: the padding-free layout must reproduce the reference on every real position,
+  // give zeros on padded ones, and agree with the full layout (skip_padding = false) on the pooler.
+  ForwardInputs in;
+  in.input_ids = fixture_tensor("base_batch_padded.in.input_ids");
+  in.attention_mask = fixture_tensor("base_batch_padded.in.attention_mask");
+  in.token_type_ids = fixture_tensor("base_batch_padded.in.token_type_ids");
+  in.output_hidden_states = true;
+  const std::vector<int64_t> mask = in.attention_mask.to_i64_vector();
+  ASSERT_EQ(mask.back(), 0) << "the case must have padding for this test to mean anything";
+  ForwardOutputs packed = base_->forward(in);
+  EXPECT_TRUE(tensors_close(packed.last_hidden_state, fixture_tensor("base_batch_padded.last_hidden_state"), 1e-4,
+                            1e-4, mask));
+  EXPECT_TRUE(tensors_close(packed.pooler_output, fixture_tensor("base_batch_padded.pooler_output"), 1e-4, 1e-4));
+  EXPECT_TRUE(tensors_close(packed.hidden_states[2], fixture_tensor("base_batch_padded.hidden_states.2"), 1e-4, 1e-4,
+                            mask));
+  const int64_t H = 64;
+  for (size_t row = 0; row < mask.size(); ++row) {
+    if (mask[row]) continue;
+    for (int64_t h = 0; h < H; ++h) ASSERT_EQ(packed.last_hidden_state.data<float>()[row * H + h], 0.0f);
+  }
+  in.skip_padding = false;
+  ForwardOutputs full = base_->forward(in);
+  EXPECT_TRUE(tensors_close(full.last_hidden_state, fixture_tensor("base_batch_padded.last_hidden_state"), 1e-4, 1e-4));
+  EXPECT_FALSE(tensors_close(packed.last_hidden_state, full.last_hidden_state, 1e-4, 1e-4))
+      << "padded positions differ: they were not computed";
+
+  // Left padding is not skipped (position 0 would be a pad): the result is the full layout's.
+  ForwardInputs left;
+  left.input_ids = Tensor::from_i64({2, 3}, {0, 2, 7, 2, 8, 9});
+  left.attention_mask = Tensor::from_i64({2, 3}, {0, 1, 1, 1, 1, 1});
+  ForwardOutputs a = base_->forward(left);
+  left.skip_padding = false;
+  EXPECT_TRUE(tensors_close(a.last_hidden_state, base_->forward(left).last_hidden_state, 0, 0));
+}
+
 TEST_F(ModelInputs, HeadMaskScalesAttentionProbabilities) {
   ForwardInputs in = base_single_inputs();
   in.output_attentions = true;

@@ -3,8 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +25,51 @@ namespace rembert::testing {
 
 inline std::string fixture_path(const std::string& relative) {
   return std::string(REMBERT_FIXTURES_DIR) + "/" + relative;
+}
+
+// A per-process scratch folder: ctest runs tests in parallel processes, so file names must not collide.
+inline std::string scratch_dir() {
+  static const std::string dir = [] {
+    std::string d = ::testing::TempDir() + "rembert_test_" + std::to_string(getpid()) + "/";
+    mkdir(d.c_str(), 0755);
+    return d;
+  }();
+  return dir;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;     // stdout
+  std::string err;     // stderr
+  std::string output;  // both, stdout first
+};
+
+// Runs the built `rembert` tool with `args` (a shell command line tail, e.g. "forward --model X"); `stdin_text`,
+// when given, is fed to its standard input.
+inline RunResult run_cli(const std::string& args, const std::string* stdin_text = nullptr) {
+  const std::string out_path = scratch_dir() + "cli_stdout.txt", err_path = scratch_dir() + "cli_stderr.txt";
+  std::string cmd = std::string(REMBERT_CLI_PATH) + " " + args + " > " + out_path + " 2> " + err_path;
+  if (stdin_text) {
+    const std::string in_path = scratch_dir() + "cli_stdin.txt";
+    std::ofstream(in_path, std::ios::binary) << *stdin_text;
+    cmd += " < " + in_path;
+  } else {
+    cmd += " < /dev/null";
+  }
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(out_path);
+  r.err = read_file(err_path);
+  r.output = r.out + r.err;
+  return r;
 }
 
 // Runs `f`, which must throw rembert::Error, and returns the message ("" and a test failure when it does not throw).

@@ -73,6 +73,10 @@ struct ForwardInputs {
   // Masked/causal LM only: compute logits just for these rows of the flattened [B*S] positions (e.g. the [MASK]
   // positions for fill-mask); logits are then [rows, V]. The vocabulary projection dominates the head's cost.
   std::vector<int64_t> logits_rows;
+  // Right-padded batches of an encoder (2-D mask of ones then zeros) skip the padded positions: the work follows the
+  // real token count. Real positions are unchanged; padded positions of the outputs are then zero. False computes
+  // them as transformers does. (Attention maps, labels, decoders and caches always use the full layout.)
+  bool skip_padding = true;
   std::optional<bool> use_cache;             // default config.use_cache; only decoders use a cache
   std::optional<bool> output_attentions;     // default config.output_attentions
   std::optional<bool> output_hidden_states;  // default config.output_hidden_states

@@ -75,6 +75,9 @@ AggregationStrategy aggregation_strategy_from_name(const std::string& name);  //
 struct TokenClassificationOptions {
   AggregationStrategy aggregation_strategy = AggregationStrategy::None;
   std::vector<std::string> ignore_labels = {"O"};
+  // 0: not given (one window, truncated at model_max_length when the tokenizer sets one). > 0: overlapping
+  // windows of model_max_length tokens, merged like transformers' aggregate_overlapping_entities (needs a fast
+  // tokenizer and an aggregation strategy other than none).
   int64_t stride = 0;
 };
 struct TokenEntity {
@@ -104,10 +107,14 @@ struct Answer {
   int64_t start = 0, end = 0;  // character offsets into the context
   std::string answer;
 };
-// Sorted by score; transformers prints a single dict when top_k == 1.
+// Sorted by score (answers with the same text, compared case-insensitively, merged by adding their scores);
+// at most top_k. Needs a fast tokenizer. Errors (rembert::Error) as transformers': top_k < 1, max_answer_len < 1,
+// an empty question or context, doc_stride > max_seq_len, a question too long for max_seq_len.
 std::vector<Answer> question_answering(const PipelineModel& pm, const std::string& question,
                                        const std::string& context, const QuestionAnsweringOptions& options = {});
-std::string to_json(const std::vector<Answer>& result, bool single);
+// single = true: transformers' shape, a dict when there is exactly one answer (also with top_k > 1 when only one
+// is left), else a list; single = false: always a list.
+std::string to_json(const std::vector<Answer>& result, bool single = true);
 
 // ---- feature-extraction (§4.5)
 enum class Pooling { None, Cls, Mean };
@@ -136,6 +143,8 @@ struct GenerationOptions {
   bool return_full_text = true;
   // Called with each new token id as soon as it is chosen (streaming); may be empty.
   std::function<void(int64_t token)> on_token;
+  // Text pipeline only: called with each new piece of decoded text as soon as it is known (streaming).
+  std::function<void(const std::string& piece)> on_text;
 };
 struct GenerationResult {
   std::vector<int64_t> prompt_ids;
@@ -150,5 +159,7 @@ GenerationResult text_generation(const PipelineModel& pm, const std::string& pro
                                  const GenerationOptions& options = {});
 GenerationResult text_generation_from_ids(const PipelineModel& pm, const std::vector<int64_t>& prompt_ids,
                                           const GenerationOptions& options = {});
+// {"generated_text": ..., "generated_ids": [...]} (the new ids only).
+std::string to_json(const GenerationResult& result);
 
 }  // namespace rembert

@@ -2,6 +2,7 @@
 // Activations are float32 row-major buffers; shapes are given in comments as [B, S, H] (batch, sequence, width).
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "kernels/attention.h"
@@ -66,6 +67,11 @@ std::vector<float> mask_values(const Tensor& t) {
 struct CallState {
   int64_t batch = 0, seq = 0, past = 0;
   bool use_cache = false, output_attentions = false, output_hidden_states = false;
+  // Activation rows. Normally B*S, one per position. In the padding-free layout (`packed`), only the real tokens
+  // of a right-padded batch, back to back: row r holds position flat[r] = b*S + s, sequence b starts at offsets[b].
+  int64_t rows = 0;
+  bool packed = false;
+  std::vector<int64_t> flat, offsets, lengths;
   Tensor self_mask;   // [B, S, P+S] additive
   Tensor cross_mask;  // [B, S, S_enc] additive, when cross-attention runs
   const float* encoder_states = nullptr;  // [B, S_enc, H]
@@ -177,28 +183,32 @@ Tensor embed(const Model::Impl& m, const ForwardInputs& in, const CallState& st)
     for (int64_t i = 0; i < B * S; ++i) positions[static_cast<size_t>(i)] = st.past + i % S;
   }
 
-  Tensor x = new_f32({B * S, E});
+  const int64_t R = st.rows;
+  Tensor x = new_f32({R, E});
   float* xd = x.mutable_data<float>();
   if (in.input_ids.defined()) {
     std::vector<int64_t> ids = index_values(in.input_ids, "input_ids", c.vocab_size, "vocab_size");
     const float* table = emb.word_embeddings.data<float>();
-    for (int64_t i = 0; i < B * S; ++i) std::memcpy(xd + i * E, table + ids[static_cast<size_t>(i)] * E, E * sizeof(float));
+    for (int64_t r = 0; r < R; ++r) {
+      std::memcpy(xd + r * E, table + ids[static_cast<size_t>(st.flat[r])] * E, E * sizeof(float));
+    }
   } else {
     Tensor given = in.inputs_embeds.to_f32();
-    std::memcpy(xd, given.data<float>(), static_cast<size_t>(B * S * E) * sizeof(float));
+    for (int64_t r = 0; r < R; ++r) std::memcpy(xd + r * E, given.data<float>() + st.flat[r] * E, E * sizeof(float));
   }
   // inputs_embeds + token_type_embeddings, then + position_embeddings (transformers' order of additions).
   const float* types = emb.token_type_embeddings.data<float>();
   const float* pos_table = emb.position_embeddings.data<float>();
-  for (int64_t i = 0; i < B * S; ++i) {
-    kernels::add_inplace(xd + i * E, types + token_types[static_cast<size_t>(i)] * E, E);
-    kernels::add_inplace(xd + i * E, pos_table + positions[static_cast<size_t>(i)] * E, E);
+  for (int64_t r = 0; r < R; ++r) {
+    const auto f = static_cast<size_t>(st.flat[r]);
+    kernels::add_inplace(xd + r * E, types + token_types[f] * E, E);
+    kernels::add_inplace(xd + r * E, pos_table + positions[f] * E, E);
   }
-  apply_layer_norm(emb.layer_norm, xd, B * S, E, c.layer_norm_eps);
+  apply_layer_norm(emb.layer_norm, xd, R, E, c.layer_norm_eps);
 
   const int64_t H = c.hidden_size;
-  Tensor h = new_f32({B * S, H});
-  apply_linear(m.params.encoder.embedding_hidden_mapping_in, xd, B * S, h.mutable_data<float>());
+  Tensor h = new_f32({R, H});
+  apply_linear(m.params.encoder.embedding_hidden_mapping_in, xd, R, h.mutable_data<float>());
   return h;
 }
 
@@ -231,22 +241,44 @@ LayerCache project_key_value(const Attention& a, const float* x, int64_t B, int6
 }
 
 // RemBertAttention: LayerNorm(dense(softmax(q·kᵀ/√D + mask)·v) + h), written to out [B*S, H].
+// key/value are [B, heads, T, D] (the cache layout), or, in the padding-free layout, the [rows, heads*D] projections.
 void attend(const Model::Impl& m, const Attention& a, const float* h, const CallState& st, const Tensor& key,
             const Tensor& value, const float* mask, const float* head_scale, float* probs, float* out) {
-  const int64_t B = st.batch, S = st.seq, D = m.config.head_dim(), H = m.config.hidden_size;
+  const int64_t B = st.batch, S = st.seq, R = st.rows, D = m.config.head_dim(), H = m.config.hidden_size;
   const int64_t width = a.num_heads * D;
-  Tensor q = new_f32({B * S, width}), context = new_f32({B * S, width});
-  apply_linear(a.query, h, B * S, q.mutable_data<float>());
-  kernels::AttentionShape shape{B, a.num_heads, S, key.dim(2), D};
-  kernels::attention(shape, q.data<float>(), key.data<float>(), value.data<float>(), mask, head_scale,
-                     context.mutable_data<float>(), probs);
-  apply_linear(a.output, context.data<float>(), B * S, out);
-  kernels::add_inplace(out, h, B * S * H);
-  apply_layer_norm(a.layer_norm, out, B * S, H, m.config.layer_norm_eps);
+  Tensor q = new_f32({R, width}), context = new_f32({R, width});
+  apply_linear(a.query, h, R, q.mutable_data<float>());
+  if (st.packed) {
+    // Each sequence attends over its own tokens only: no padding, no mask.
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t L = st.lengths[static_cast<size_t>(b)], off = st.offsets[static_cast<size_t>(b)] * width;
+      kernels::AttentionShape shape{1, a.num_heads, L, L, D, width, D};
+      kernels::attention(shape, q.data<float>() + off, key.data<float>() + off, value.data<float>() + off, nullptr,
+                         head_scale, context.mutable_data<float>() + off, nullptr);
+    }
+  } else {
+    kernels::AttentionShape shape{B, a.num_heads, S, key.dim(2), D};
+    kernels::attention(shape, q.data<float>(), key.data<float>(), value.data<float>(), mask, head_scale,
+                       context.mutable_data<float>(), probs);
+  }
+  apply_linear(a.output, context.data<float>(), R, out);
+  kernels::add_inplace(out, h, R * H);
+  apply_layer_norm(a.layer_norm, out, R, H, m.config.layer_norm_eps);
+}
+
+// [rows, W] activations back to [B, S, W]; padded positions are zero in the padding-free layout.
+Tensor to_positions(const Tensor& rows, const CallState& st) {
+  const int64_t W = rows.dim(-1);
+  if (!st.packed) return rows.reshape({st.batch, st.seq, W});
+  Tensor out = new_f32({st.batch, st.seq, W});
+  for (int64_t r = 0; r < st.rows; ++r) {
+    std::memcpy(out.mutable_data<float>() + st.flat[r] * W, rows.data<float>() + r * W, W * sizeof(float));
+  }
+  return out;
 }
 
 struct BaseOutputs {
-  Tensor sequence;  // [B, S, H]
+  Tensor sequence;  // [rows, H]
   Tensor pooled;    // [B, H]
   std::vector<Tensor> hidden_states, attentions, cross_attentions;
   std::vector<LayerCache> cache;
@@ -259,19 +291,29 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
   const auto& layers = m.params.encoder.layers;
   BaseOutputs out;
 
+  const int64_t R = st.rows;
   Tensor h = embed(m, in, st);
-  if (st.output_hidden_states) out.hidden_states.push_back(h.reshape({B, S, H}));
+  if (st.output_hidden_states) out.hidden_states.push_back(to_positions(h, st));
 
   for (size_t i = 0; i < layers.size(); ++i) {
     const model::Layer& layer = layers[i];
     const float* head_scale = st.head_scale.empty() ? nullptr : st.head_scale[i].data();
     const LayerCache* past = in.past_key_values.empty() ? nullptr : &in.past_key_values[i];
 
-    LayerCache kv = project_key_value(layer.attention, h.data<float>(), B, S, D, past ? past->key : Tensor(),
-                                      past ? past->value : Tensor());
+    LayerCache kv;
+    if (st.packed) {
+      const int64_t width = layer.attention.num_heads * D;
+      kv.key = new_f32({R, width});
+      kv.value = new_f32({R, width});
+      apply_linear(layer.attention.key, h.data<float>(), R, kv.key.mutable_data<float>());
+      apply_linear(layer.attention.value, h.data<float>(), R, kv.value.mutable_data<float>());
+    } else {
+      kv = project_key_value(layer.attention, h.data<float>(), B, S, D, past ? past->key : Tensor(),
+                             past ? past->value : Tensor());
+    }
     Tensor probs;
     if (st.output_attentions) probs = new_f32({B, layer.attention.num_heads, S, st.past + S});
-    Tensor h1 = new_f32({B * S, H});
+    Tensor h1 = new_f32({R, H});
     attend(m, layer.attention, h.data<float>(), st, kv.key, kv.value, st.self_mask.data<float>(), head_scale,
            probs.defined() ? probs.mutable_data<float>() : nullptr, h1.mutable_data<float>());
     if (st.output_attentions) out.attentions.push_back(probs);
@@ -297,30 +339,68 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
     }
 
     // Feed-forward: LayerNorm(dense_IxH(act(dense_HxI(h1))) + h1).
-    Tensor inter = new_f32({B * S, c.intermediate_size});
-    apply_linear(layer.intermediate, h1.data<float>(), B * S, inter.mutable_data<float>());
+    Tensor inter = new_f32({R, c.intermediate_size});
+    apply_linear(layer.intermediate, h1.data<float>(), R, inter.mutable_data<float>());
     kernels::apply_activation(m.activation, inter.mutable_data<float>(), inter.numel());
-    Tensor h_next = new_f32({B * S, H});
-    apply_linear(layer.output, inter.data<float>(), B * S, h_next.mutable_data<float>());
-    kernels::add_inplace(h_next.mutable_data<float>(), h1.data<float>(), B * S * H);
-    apply_layer_norm(layer.output_layer_norm, h_next.mutable_data<float>(), B * S, H, c.layer_norm_eps);
+    Tensor h_next = new_f32({R, H});
+    apply_linear(layer.output, inter.data<float>(), R, h_next.mutable_data<float>());
+    kernels::add_inplace(h_next.mutable_data<float>(), h1.data<float>(), R * H);
+    apply_layer_norm(layer.output_layer_norm, h_next.mutable_data<float>(), R, H, c.layer_norm_eps);
     h = h_next;
 
     if (st.use_cache) out.cache.push_back(kv);
-    if (st.output_hidden_states) out.hidden_states.push_back(h.reshape({B, S, H}));
+    if (st.output_hidden_states) out.hidden_states.push_back(to_positions(h, st));
   }
-  out.sequence = h.reshape({B, S, H});
+  out.sequence = h;  // [rows, H]
 
   if (m.params.pooler) {  // tanh(dense(h[:, 0]))
     Tensor first = new_f32({B, H});
     for (int64_t b = 0; b < B; ++b) {
-      std::memcpy(first.mutable_data<float>() + b * H, h.data<float>() + b * S * H, H * sizeof(float));
+      const int64_t row = st.packed ? st.offsets[static_cast<size_t>(b)] : b * S;
+      std::memcpy(first.mutable_data<float>() + b * H, h.data<float>() + row * H, H * sizeof(float));
     }
     out.pooled = new_f32({B, H});
     apply_linear(*m.params.pooler, first.data<float>(), B, out.pooled.mutable_data<float>());
     kernels::tanh_inplace(out.pooled.mutable_data<float>(), B * H);
   }
   return out;
+}
+
+// Right-padded encoder batches skip their padding: the dense layers run on the real tokens only and each
+// sequence attends over itself. Exact on every real position; padded positions come out as zeros. Everything that
+// reads padded positions (attention maps, losses over labels, decoders and caches, 3-D masks) keeps the full layout.
+void choose_layout(const ForwardInputs& in, const RemBertConfig& c, CallState& st) {
+  const int64_t B = st.batch, S = st.seq;
+  st.packed = false;
+  st.rows = B * S;
+  st.flat.resize(static_cast<size_t>(B * S));
+  for (int64_t i = 0; i < B * S; ++i) st.flat[static_cast<size_t>(i)] = i;
+  const bool eligible = in.skip_padding && !c.is_decoder && in.past_key_values.empty() && in.attention_mask.defined() &&
+                        in.attention_mask.shape() == Shape{B, S} && !st.output_attentions && !in.labels.defined() &&
+                        !in.start_positions.defined() && !in.end_positions.defined();
+  if (!eligible) return;
+  const std::vector<float> m = mask_values(in.attention_mask);
+  std::vector<int64_t> lengths(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t len = 0;
+    while (len < S && m[static_cast<size_t>(b * S + len)] == 1.0f) ++len;
+    for (int64_t s = len; s < S; ++s) {
+      if (m[static_cast<size_t>(b * S + s)] != 0.0f) return;  // not right padding
+    }
+    if (len == 0) return;
+    lengths[static_cast<size_t>(b)] = len;
+  }
+  const int64_t tokens = std::accumulate(lengths.begin(), lengths.end(), int64_t{0});
+  if (tokens == B * S) return;  // nothing to skip
+  st.packed = true;
+  st.rows = tokens;
+  st.lengths = lengths;
+  st.offsets.assign(static_cast<size_t>(B), 0);
+  st.flat.clear();
+  for (int64_t b = 0; b < B; ++b) {
+    st.offsets[static_cast<size_t>(b)] = static_cast<int64_t>(st.flat.size());
+    for (int64_t s = 0; s < lengths[static_cast<size_t>(b)]; ++s) st.flat.push_back(b * S + s);
+  }
 }
 
 // Multiple choice flattens [B, C, ...] inputs to [B*C, ...] (SPEC §2.9).
@@ -443,7 +523,8 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
       }
     }
   }
-  st.self_mask = self_attention_mask(in.attention_mask, B, S, st.past, c.is_decoder);
+  choose_layout(in, c, st);
+  if (!st.packed) st.self_mask = self_attention_mask(in.attention_mask, B, S, st.past, c.is_decoder);
   st.head_scale = head_scales(in.head_mask, m.params);
 
   Tensor encoder_states;
@@ -470,11 +551,13 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
   out.cross_attentions = std::move(base.cross_attentions);
   out.past_key_values = std::move(base.cache);
 
-  const float* seq = base.sequence.data<float>();
+  // The heads read every position (padded ones are zero in the padding-free layout).
+  const Tensor sequence = to_positions(base.sequence, st);
+  const float* seq = sequence.data<float>();
   const int64_t H = c.hidden_size;
   switch (head) {
     case HeadType::Model:
-      out.last_hidden_state = base.sequence;
+      out.last_hidden_state = sequence;
       out.pooler_output = base.pooled;
       break;
 

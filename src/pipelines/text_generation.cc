@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <memory>
 #include <random>
 
 #include "pipelines/common.h"
@@ -94,12 +95,30 @@ std::vector<int64_t> generate(const Model& model, const std::vector<int64_t>& pr
 GenerationResult text_generation_from_ids(const PipelineModel& pm, const std::vector<int64_t>& prompt_ids,
                                           const GenerationOptions& options) {
   const Tokenizer& tok = *pm.tokenizer;
-  GenerationResult r;
-  r.prompt_ids = prompt_ids;
-  r.generated_ids = generate(*pm.model, prompt_ids, options);
   DecodeOptions d;
   d.skip_special_tokens = true;
   d.clean_up_tokenization_spaces = true;
+  const int64_t prompt_chars = pipelines::code_point_count(tok.decode(prompt_ids, d));
+  GenerationOptions run = options;
+  if (options.on_text) {
+    // Decode everything so far and hand out what is new since the last call; a token that ends inside a character
+    // (byte fallback) shows up once the character is complete.
+    auto so_far = std::make_shared<std::vector<int64_t>>(prompt_ids);
+    auto printed = std::make_shared<std::string>();
+    run.on_token = [&, so_far, printed](int64_t token) {
+      if (options.on_token) options.on_token(token);
+      so_far->push_back(token);
+      const std::string text = tok.decode(*so_far, d);
+      const std::string fresh = pipelines::code_point_slice(text, prompt_chars, pipelines::code_point_count(text));
+      if (fresh.size() > printed->size() && fresh.compare(0, printed->size(), *printed) == 0) {
+        options.on_text(fresh.substr(printed->size()));
+        *printed = fresh;
+      }
+    };
+  }
+  GenerationResult r;
+  r.prompt_ids = prompt_ids;
+  r.generated_ids = generate(*pm.model, prompt_ids, run);
   std::vector<int64_t> all = prompt_ids;
   all.insert(all.end(), r.generated_ids.begin(), r.generated_ids.end());
   const std::string all_text = tok.decode(all, d);
@@ -109,6 +128,12 @@ GenerationResult text_generation_from_ids(const PipelineModel& pm, const std::ve
                                                            pipelines::code_point_count(all_text));
   r.generated_text = options.return_full_text ? prompt_text + new_text : new_text;
   return r;
+}
+
+std::string to_json(const GenerationResult& result) {
+  std::string ids = "[";
+  for (size_t i = 0; i < result.generated_ids.size(); ++i) ids += (i ? ", " : "") + std::to_string(result.generated_ids[i]);
+  return "{\"generated_text\": " + pipelines::json_string(result.generated_text) + ", \"generated_ids\": " + ids + "]}";
 }
 
 GenerationResult text_generation(const PipelineModel& pm, const std::string& prompt, const GenerationOptions& options) {

@@ -1,0 +1,77 @@
+#include "pipeline_io.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "rembert/error.h"
+#include "rembert/hub.h"
+
+namespace rembert::cli {
+
+void add_model_options(CLI::App* cmd, ModelOptions& o) {
+  cmd->add_option("--model", o.model, "Model folder, or hub id such as google/rembert")->required();
+  cmd->add_option("--revision", o.revision, "Hub branch, tag or commit (default main)");
+  cmd->add_flag("--offline", o.offline, "Use the Hugging Face cache only (also HF_HUB_OFFLINE=1)");
+  cmd->add_option("--dtype", o.dtype, "Weight precision: auto, float32, float16, bfloat16")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "Threads (default: all cores)");
+  cmd->add_flag("--slow", o.slow, "Use the SentencePiece tokenizer (RemBertTokenizer)");
+  cmd->add_flag("--fast", o.fast, "Use tokenizer.json (RemBertTokenizerFast)");
+}
+
+void print_warnings(const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) std::fprintf(stderr, "rembert: warning: %s\n", w.c_str());
+}
+
+PipelineModel load_for_pipeline(const ModelOptions& o, HeadType head) {
+  if (o.slow && o.fast) throw Error("--slow and --fast exclude each other");
+  set_num_threads(o.threads);
+  HubOptions hub;
+  hub.revision = o.revision;
+  if (o.offline) hub.offline = true;
+  const std::string dir = resolve_model_for_task(o.model, hub);
+  LoadOptions load;
+  load.dtype = weight_dtype_from_name(o.dtype);
+  PipelineModel pm = load_pipeline_model(dir, head, load,
+                                         o.slow ? TokenizerKind::Slow : o.fast ? TokenizerKind::Fast : TokenizerKind::Auto);
+  print_warnings(pm.warnings);
+  return pm;
+}
+
+void for_each_input(const std::vector<std::string>& texts,
+                    const std::function<std::string(const nlohmann::json& input)>& run) {
+  if (!texts.empty()) {
+    for (const std::string& text : texts) {
+      std::string out = run(nlohmann::json(text));
+      std::printf("%s\n", out.c_str());
+      std::fflush(stdout);
+    }
+    return;
+  }
+  const bool progress = isatty(STDERR_FILENO) != 0;
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(std::cin, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json input;
+    try {
+      input = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error("stdin line " + std::to_string(number) + ": not JSON (" + e.what() + ")");
+    }
+    std::string out;
+    try {
+      out = run(input);
+    } catch (const Error& e) {
+      throw Error("stdin line " + std::to_string(number) + ": " + e.what());
+    }
+    std::printf("%s\n", out.c_str());
+    std::fflush(stdout);
+    if (progress) std::fprintf(stderr, "\r%lld inputs done", static_cast<long long>(number));
+  }
+  if (progress && number > 0) std::fprintf(stderr, "\n");
+}
+
+}  // namespace rembert::cli
