@@ -17,7 +17,9 @@ void attention(const AttentionShape& s, const float* q, const float* k, const fl
   const int64_t pos_stride = s.kv_pos_stride ? s.kv_pos_stride : s.head_dim;
   const int64_t head_stride = s.kv_head_stride ? s.kv_head_stride : s.kv_len * s.head_dim;
   const int64_t batch_stride = s.kv_pos_stride ? s.kv_len * s.kv_pos_stride : s.heads * head_stride;
-#pragma omp parallel
+  // Small problems stay on the calling thread (see kParallelMinWork in gemm.cc).
+  const int64_t work = pairs * s.q_len * s.kv_len * s.head_dim;
+#pragma omp parallel if (work >= (int64_t{1} << 21))
   {
     std::vector<float> scores(static_cast<size_t>(s.q_len * s.kv_len));
 #pragma omp for schedule(static)
