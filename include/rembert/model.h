@@ -137,5 +137,7 @@ void write_random_checkpoint(const RemBertConfig& config, HeadType head, const s
 
 // Threads used by the kernels (OpenMP); 0 keeps the default (all cores).
 void set_num_threads(int threads);
+// Threads the kernels use now.
+int num_threads();
 
 }  // namespace rembert

@@ -147,6 +147,8 @@ void set_num_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }
 
+int num_threads() { return omp_get_max_threads(); }
+
 std::vector<TensorSpec> parameter_specs(const RemBertConfig& config, HeadType head, bool add_pooling_layer) {
   config.validate();
   std::vector<TensorSpec> specs;

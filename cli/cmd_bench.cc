@@ -1,0 +1,172 @@
+// rembert bench: times forward passes inside one process, after loading, and prints one JSON line per case in the
+// format of ../shared/bench's peers, so results line up with PyTorch and ONNX Runtime runs.
+//   cases: encoder:B:S, mixed:L1,L2,..., mlm-all:B:S, mlm-one:B:S, decode:P:N
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include "commands.h"
+#include "rembert/error.h"
+#include "rembert/model.h"
+#include "rembert/pipelines.h"
+
+namespace rembert::cli {
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::vector<int64_t> parse_numbers(const std::string& text, char sep, const std::string& spec) {
+  std::vector<int64_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, sep)) {
+    try {
+      size_t used = 0;
+      out.push_back(std::stoll(item, &used));
+      if (used != item.size() || out.back() <= 0) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw Error("case '" + spec + "': '" + item + "' is not a positive number");
+    }
+  }
+  return out;
+}
+
+// The peers' token ids: one 64-bit LCG state over the real tokens in row-major order.
+struct TokenStream {
+  uint64_t x;
+  int64_t vocab;
+  int64_t next() {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return 5 + static_cast<int64_t>((x >> 33) % static_cast<uint64_t>(vocab - 5));
+  }
+};
+
+struct Case {
+  std::string spec;
+  int64_t tokens = 0;
+  std::function<void()> run;
+};
+
+Case make_case(const std::string& spec, const Model& model, uint64_t seed) {
+  const auto colon = spec.find(':');
+  if (colon == std::string::npos) throw Error("case '" + spec + "': expected KIND:ARGS");
+  const std::string kind = spec.substr(0, colon), args = spec.substr(colon + 1);
+  TokenStream ids{seed, model.config().vocab_size};
+  Case c;
+  c.spec = spec;
+  if (kind == "encoder" || kind == "mlm-all" || kind == "mlm-one") {
+    std::vector<int64_t> bs = parse_numbers(args, ':', spec);
+    if (bs.size() != 2) throw Error("case '" + spec + "': expected " + kind + ":B:S");
+    const int64_t B = bs[0], S = bs[1];
+    std::vector<int64_t> v(static_cast<size_t>(B * S));
+    for (auto& id : v) id = ids.next();
+    auto in = std::make_shared<ForwardInputs>();
+    in->input_ids = Tensor::from_i64({B, S}, v);
+    if (kind != "encoder" && model.head() != HeadType::MaskedLM) {
+      throw Error("case '" + spec + "' needs a masked-LM model (this one is " + head_class_name(model.head()) + ")");
+    }
+    if (kind == "mlm-one") {
+      for (int64_t b = 0; b < B; ++b) in->logits_rows.push_back(b * S + S / 2);
+    }
+    c.tokens = B * S;
+    c.run = [&model, in] { model.forward(*in); };
+  } else if (kind == "mixed") {
+    std::vector<int64_t> lengths = parse_numbers(args, ',', spec);
+    const int64_t B = static_cast<int64_t>(lengths.size()), S = *std::max_element(lengths.begin(), lengths.end());
+    std::vector<int64_t> v(static_cast<size_t>(B * S), model.config().pad_token_id.value_or(0)), mask(v.size(), 0);
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t s = 0; s < lengths[static_cast<size_t>(b)]; ++s) {
+        v[static_cast<size_t>(b * S + s)] = ids.next();
+        mask[static_cast<size_t>(b * S + s)] = 1;
+      }
+      c.tokens += lengths[static_cast<size_t>(b)];
+    }
+    auto in = std::make_shared<ForwardInputs>();
+    in->input_ids = Tensor::from_i64({B, S}, v);
+    in->attention_mask = Tensor::from_i64({B, S}, mask);
+    c.run = [&model, in] { model.forward(*in); };
+  } else if (kind == "decode") {
+    std::vector<int64_t> pn = parse_numbers(args, ':', spec);
+    if (pn.size() != 2) throw Error("case '" + spec + "': expected decode:P:N");
+    if (model.head() != HeadType::CausalLM) {
+      throw Error("case '" + spec + "' needs a causal-LM model (init-random --head causal-lm with is_decoder)");
+    }
+    std::vector<int64_t> prompt(static_cast<size_t>(pn[0]));
+    for (auto& id : prompt) id = ids.next();
+    GenerationOptions g;
+    g.max_new_tokens = pn[1];
+    g.eos_token_id = -1;  // always generate N tokens
+    c.tokens = pn[1];
+    c.run = [&model, prompt, g] { generate(model, prompt, g); };
+  } else {
+    throw Error("case '" + spec + "': unknown kind '" + kind + "' (encoder, mixed, mlm-all, mlm-one, decode)");
+  }
+  return c;
+}
+
+std::string json_double(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f", v);
+  return buf;
+}
+
+}  // namespace
+
+Command add_bench_command(CLI::App& app) {
+  struct Options {
+    std::string model_dir, dtype = "float32";
+    int threads = 0, reps = 5, warmup = 1;
+    uint64_t seed = 1;
+    std::vector<std::string> cases;
+  };
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("bench", "Time forward passes (JSON lines in the peers' format)");
+  cmd->add_option("--model", o->model_dir, "Model folder (e.g. from init-random)")->required();
+  cmd->add_option("--dtype", o->dtype, "Weight precision")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
+  cmd->add_option("--reps", o->reps, "Timed runs per case")->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Token-id seed")->capture_default_str();
+  cmd->add_option("--case", o->cases, "encoder:B:S, mixed:L1,L2,..., mlm-all:B:S, mlm-one:B:S, decode:P:N")->required();
+  return [o] {
+    set_num_threads(o->threads);
+    const int threads = o->threads > 0 ? o->threads : num_threads();
+    const double t0 = now_seconds();
+    LoadOptions load;
+    load.dtype = weight_dtype_from_name(o->dtype);
+    auto model = Model::load(o->model_dir, load);
+    const double load_s = now_seconds() - t0;
+    for (const std::string& spec : o->cases) {
+      Case c = make_case(spec, *model, o->seed);
+      for (int i = 0; i < o->warmup; ++i) c.run();
+      std::vector<double> runs;
+      for (int i = 0; i < o->reps; ++i) {
+        const double start = now_seconds();
+        c.run();
+        runs.push_back((now_seconds() - start) * 1e3);
+      }
+      std::vector<double> sorted = runs;
+      std::sort(sorted.begin(), sorted.end());
+      std::string runs_json;
+      for (double r : runs) runs_json += (runs_json.empty() ? "" : ", ") + json_double(r);
+      std::printf("{\"peer\": \"rembert.cpp\", \"dtype\": \"%s\", \"threads\": %d, \"case\": \"%s\", \"tokens\": %lld, "
+                  "\"median_ms\": %s, \"min_ms\": %s, \"runs\": [%s]}\n",
+                  o->dtype.c_str(), threads, spec.c_str(), static_cast<long long>(c.tokens),
+                  json_double(sorted[sorted.size() / 2]).c_str(), json_double(sorted.front()).c_str(),
+                  runs_json.c_str());
+      std::fflush(stdout);
+    }
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    std::printf("{\"peer\": \"rembert.cpp\", \"dtype\": \"%s\", \"threads\": %d, \"load_s\": %.3f, \"peak_rss_mb\": %.0f}\n",
+                o->dtype.c_str(), threads, load_s, static_cast<double>(usage.ru_maxrss) / 1024.0);
+  };
+}
+
+}  // namespace rembert::cli
