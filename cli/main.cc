@@ -18,6 +18,15 @@ int main(int argc, char** argv) {
   };
   add(rembert::cli::add_forward_command);
   add(rembert::cli::add_init_random_command);
+  add(rembert::cli::add_tokenize_command);
+  add(rembert::cli::add_decode_command);
+  add(rembert::cli::add_fill_mask_command);
+  add(rembert::cli::add_text_classification_command);
+  add(rembert::cli::add_token_classification_command);
+  add(rembert::cli::add_question_answering_command);
+  add(rembert::cli::add_feature_extraction_command);
+  add(rembert::cli::add_text_generation_command);
+  add(rembert::cli::add_bench_command);
 
   try {
     app.parse(argc, argv);

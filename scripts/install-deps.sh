@@ -15,4 +15,12 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libicu-dev \
   libcurl4-openssl-dev \
   libcpp-httplib-dev \
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev \
+  curl
+
+# Node.js and npm (the machine image may already ship them from elsewhere; don't fight that install).
+command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+
+# The OpenAI client library that the server tests call /v1/embeddings with: npm, into the ignored .cache/ folder.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+npm install --prefix "$ROOT/.cache/npm" --no-audit --no-fund --silent openai@5

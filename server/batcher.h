@@ -1,0 +1,105 @@
+// The dynamic batcher: one worker thread owns the model's compute. HTTP threads tokenize and enqueue; the worker
+// pops queued sequences in arrival order while their real tokens fit --max-batch-tokens, pads them right to the
+// longest, runs Model::forward once for the batch and hands every sequence its own rows back.
+//
+// Pipeline requests (fill-mask, token-classification, question-answering, generate) are queued as "solo" jobs: a
+// closure the worker runs on its own, in the same arrival order, so the model is only ever driven by one thread
+// (all cores go to one forward at a time, no oversubscription).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "metrics.h"
+#include "rembert/model.h"
+
+namespace rembert::server {
+
+// What the worker extracts from the forward outputs for one sequence.
+enum class Reduce {
+  Cls,        // last_hidden_state of the first token: [H]
+  Mean,       // mean of last_hidden_state over the sequence's tokens: [H]
+  AllTokens,  // last_hidden_state of every token: [S, H]
+  Logits,     // sequence-classification logits: [labels]
+};
+
+// One sequence of a request. The worker fills `values` (or `error`) and counts the group down.
+struct Sequence {
+  std::vector<int64_t> input_ids;
+  std::vector<int64_t> token_type_ids;
+  Reduce reduce = Reduce::Cls;
+  std::vector<float> values;
+  std::string error;  // non-empty: the forward pass failed
+};
+
+// The sequences of one HTTP request; wait() returns when the worker has answered all of them.
+class RequestGroup {
+ public:
+  explicit RequestGroup(std::vector<Sequence> sequences);
+  std::vector<Sequence>& sequences() { return sequences_; }
+  void wait();
+  void done_one();  // called by the worker
+
+ private:
+  std::vector<Sequence> sequences_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  size_t remaining_;
+};
+
+struct BatcherOptions {
+  int64_t max_batch_tokens = 16384;
+  int64_t max_batch_requests = 0;  // 0: no limit
+  int64_t pad_token_id = 0;
+  int debug_delay_ms = 0;          // test only: sleep this long before each batch
+};
+
+class Batcher {
+ public:
+  Batcher(std::shared_ptr<const Model> model, BatcherOptions options, Metrics& metrics);
+  ~Batcher();
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // Queues every sequence of `group`; the caller then waits on the group.
+  void submit(const std::shared_ptr<RequestGroup>& group);
+  // Queues a closure to run alone on the worker thread; exceptions it throws are its own business (caught and
+  // dropped here, so the worker survives).
+  void submit_solo(std::function<void()> job);
+  // Runs what is queued, then stops the worker (for shutdown).
+  void stop();
+  size_t queue_size() const;
+  bool healthy() const { return running_.load(); }
+
+ private:
+  struct Entry {
+    std::shared_ptr<RequestGroup> group;  // null: a solo job
+    size_t index = 0;
+    std::function<void()> solo;
+    int64_t tokens = 0;
+    std::chrono::steady_clock::time_point queued_at;
+  };
+  void run();
+  void run_batch(std::vector<Entry>& batch);
+
+  std::shared_ptr<const Model> model_;
+  BatcherOptions options_;
+  Metrics& metrics_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Entry> queue_;
+  bool stopping_ = false;
+  std::atomic<bool> running_{true};
+  std::thread worker_;
+};
+
+}  // namespace rembert::server

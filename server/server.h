@@ -1,0 +1,34 @@
+// rembert-server: one model, many clients, the HTTP conventions of text-embeddings-inference (TEI), the OpenAI
+// embeddings API and text-generation-inference's /generate. See docs/server.md for routes, flags and figures.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rembert::server {
+
+struct ServerOptions {
+  std::string model;           // folder or hub id
+  std::string revision;        // hub revision
+  std::string head;            // empty: config.architectures[0]
+  std::string dtype = "float32";
+  std::string pooling = "cls";  // /embed default pooling: cls or mean
+  std::string host = "127.0.0.1";
+  int port = 8080;              // 0: any free port (the bound port is printed)
+  int threads = 0;              // compute threads (0: all cores)
+  int64_t max_batch_tokens = 16384;
+  int64_t max_batch_requests = 0;  // 0: no limit
+  int64_t max_client_batch_size = 32;
+  int64_t max_concurrent_requests = 512;
+  int64_t max_input_length = 0;  // 0: max_position_embeddings
+  bool auto_truncate = false;
+  int64_t payload_limit = 2000000;
+  std::string api_key;
+  int debug_batch_delay_ms = 0;  // tests only: the worker sleeps this long before each batch
+};
+
+// Loads the model, serves until SIGTERM/SIGINT, drains in-flight requests and returns the exit code (0 after a
+// graceful shutdown). Errors while starting throw rembert::Error.
+int run_server(const ServerOptions& options);
+
+}  // namespace rembert::server

@@ -1,0 +1,414 @@
+// RemBertTokenizer (slow): PreTrainedTokenizer's tokenize (added-token split with lstrip/rstrip/single_word, optional
+// lowercasing), libsentencepiece for the text in between, and the Python encode/truncate/pad/decode logic.
+#include <sentencepiece_processor.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <limits>
+
+#include "rembert/error.h"
+#include "rembert/tokenizer.h"
+#include "tokenizer/tokenizer_internal.h"
+#include "tokenizer/unicode.h"
+
+namespace rembert {
+namespace {
+
+class SlowTokenizer : public Tokenizer {
+ public:
+  explicit SlowTokenizer(const std::string& dir) : vocab_file_(dir + "/sentencepiece.model") {
+    if (!tok::file_exists(vocab_file_)) throw Error(dir + ": sentencepiece.model not found");
+    const auto status = sp_.Load(vocab_file_);
+    if (!status.ok()) throw Error(vocab_file_ + ": cannot load the SentencePiece model: " + status.ToString());
+    tok::TokenizerConfig cfg = tok::read_tokenizer_config(dir, /*fast=*/false);
+    model_max_length_ = cfg.model_max_length;
+    clean_up_tokenization_spaces_ = cfg.clean_up_tokenization_spaces.value_or(true);
+    do_lower_case_ = cfg.do_lower_case.value_or(false);
+    remove_space_ = cfg.remove_space.value_or(true);
+    keep_accents_ = cfg.keep_accents.value_or(true);
+
+    for (const auto& [id, t] : cfg.added_tokens_decoder) add_token(t, id);
+    auto named = [&](const char* k) -> std::string {
+      auto it = cfg.named.find(k);
+      return it == cfg.named.end() ? std::string() : it->second.content;
+    };
+    special_.bos = named("bos_token");
+    special_.eos = named("eos_token");
+    special_.unk = named("unk_token");
+    special_.sep = named("sep_token");
+    special_.pad = named("pad_token");
+    special_.cls = named("cls_token");
+    special_.mask = named("mask_token");
+    for (const auto& t : cfg.additional) special_.additional.push_back(t.content);
+    // _add_tokens(all_special_tokens_extended not yet added, special_tokens=True)
+    std::vector<AddedToken> extended;
+    for (const char* k : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+      auto it = cfg.named.find(k);
+      if (it != cfg.named.end()) extended.push_back(it->second);
+    }
+    for (const auto& t : cfg.additional) extended.push_back(t);
+    for (AddedToken t : extended) {
+      if (encoder_.count(t.content)) continue;
+      t.special = true;
+      int64_t id = -1;
+      const int piece = sp_.PieceToId(t.content);
+      if (piece >= 0 && sp_.IdToPiece(piece) == t.content) {
+        id = piece;
+      } else {
+        id = std::max<int64_t>(sp_.GetPieceSize(), added_tokens_.empty() ? 0 : added_tokens_.rbegin()->first + 1);
+      }
+      add_token(t, id);
+    }
+    resolve_special_ids();
+    for (const auto& [id, t] : added_tokens_) split_tokens_.push_back(t.content);
+  }
+
+  bool is_fast() const override { return false; }
+
+  std::vector<std::string> tokenize(std::string_view text_in) const override {
+    tok::check_utf8(text_in, "text");
+    std::string text(text_in);
+    if (do_lower_case_) text = lowercase_outside_specials(text);
+    // Split on the added tokens (leftmost, then longest), then apply lstrip/rstrip/single_word.
+    struct Chunk {
+      std::string text;
+      bool token;
+    };
+    std::vector<Chunk> chunks;
+    size_t last = 0;
+    for (size_t i = 0; i < text.size();) {
+      size_t best = 0;
+      for (const std::string& t : split_tokens_) {
+        if (t.size() > best && text.compare(i, t.size(), t) == 0) best = t.size();
+      }
+      if (best > 0) {
+        if (i > last) chunks.push_back({text.substr(last, i - last), false});
+        chunks.push_back({text.substr(i, best), true});
+        i += best;
+        last = i;
+      } else {
+        ++i;
+      }
+    }
+    if (last < text.size()) chunks.push_back({text.substr(last), false});
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      if (!chunks[i].token) continue;
+      const AddedToken& t = added_tokens_.at(encoder_.at(chunks[i].text));
+      Chunk* left = i > 0 ? &chunks[i - 1] : nullptr;
+      Chunk* right = i + 1 < chunks.size() ? &chunks[i + 1] : nullptr;
+      if (t.rstrip && right && !right->text.empty()) right->text = std::string(tok::python_strip(right->text, true, false));
+      if (t.lstrip && left && !left->text.empty()) left->text = std::string(tok::python_strip(left->text, false, true));
+      if (t.single_word && left && !left->text.empty() && left->text.back() != ' ') {
+        left->text += chunks[i].text;
+        chunks[i].text.clear();
+      } else if (t.single_word && right && !right->text.empty() && right->text.front() != ' ') {
+        chunks[i].text += right->text;
+        right->text.clear();
+      }
+    }
+    std::vector<std::string> out;
+    for (const Chunk& c : chunks) {
+      if (c.text.empty()) continue;
+      if (encoder_.count(c.text)) {
+        out.push_back(c.text);
+      } else {
+        std::vector<std::string> pieces;
+        const auto status = sp_.Encode(c.text, &pieces);
+        if (!status.ok()) throw Error("SentencePiece encode failed: " + status.ToString());
+        out.insert(out.end(), pieces.begin(), pieces.end());
+      }
+    }
+    return out;
+  }
+
+  int64_t convert_token_to_id(const std::string& token) const override {
+    auto it = encoder_.find(token);
+    if (it != encoder_.end()) return it->second;
+    return sp_.PieceToId(token);
+  }
+
+  std::string convert_id_to_token(int64_t id) const override {
+    auto it = added_tokens_.find(id);
+    if (it != added_tokens_.end()) return it->second.content;
+    if (id < 0 || id >= sp_.GetPieceSize()) throw Error("token id " + std::to_string(id) + " is out of range");
+    return sp_.IdToPiece(static_cast<int>(id));
+  }
+
+  int64_t vocab_size() const override { return sp_.GetPieceSize(); }
+
+  std::map<std::string, int64_t> get_vocab() const override {
+    std::map<std::string, int64_t> v;
+    for (int64_t i = 0; i < vocab_size(); ++i) v[convert_id_to_token(i)] = i;
+    for (const auto& [content, id] : encoder_) v[content] = id;
+    return v;
+  }
+
+  BatchEncoding encode_batch(const std::vector<std::string>& texts, const std::vector<std::string>* pairs,
+                             const EncodeOptions& o) const override {
+    if (pairs && pairs->size() != texts.size()) {
+      throw Error("batch of pairs: " + std::to_string(texts.size()) + " texts but " + std::to_string(pairs->size()) +
+                  " pair texts");
+    }
+    const tok::Strategy s = tok::resolve_strategy(o, *this);
+    if (o.return_overflowing_tokens && s.truncation == Truncation::LongestFirst && pairs) {
+      throw Error("Not possible to return overflowing tokens for pair of sequences with the `longest_first`. Please "
+                  "select another truncation strategy than `longest_first`, for instance `only_second` or "
+                  "`only_first`.");
+    }
+    BatchEncoding batch;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      std::vector<int64_t> ids = convert_tokens_to_ids(tokenize(texts[i]));
+      std::vector<int64_t> pair_ids;
+      if (pairs) pair_ids = convert_tokens_to_ids(tokenize((*pairs)[i]));
+      batch.encodings.push_back(prepare_for_model(std::move(ids), pairs ? &pair_ids : nullptr, s, o));
+    }
+    // Batch padding (PreTrainedTokenizerBase.pad).
+    if (s.padding != Padding::DoNotPad) {
+      std::optional<int64_t> target = s.max_length;
+      if (s.padding == Padding::Longest) {
+        int64_t longest = 0;
+        for (const auto& e : batch.encodings) longest = std::max<int64_t>(longest, static_cast<int64_t>(e.input_ids.size()));
+        target = longest;
+      }
+      if (target && o.pad_to_multiple_of && *target % *o.pad_to_multiple_of != 0) {
+        target = (*target / *o.pad_to_multiple_of + 1) * *o.pad_to_multiple_of;
+      }
+      if (target) {
+        for (auto& e : batch.encodings) pad(e, *target, o.padding_side);
+      }
+    }
+    return batch;
+  }
+
+  std::string decode(const std::vector<int64_t>& ids, const DecodeOptions& o) const override {
+    const std::vector<std::string> tokens = convert_ids_to_tokens(ids, o.skip_special_tokens);
+    std::vector<std::string> sub_texts;
+    std::vector<std::string> current;
+    for (const std::string& t : tokens) {
+      if (o.skip_special_tokens &&
+          std::find(all_special_tokens_.begin(), all_special_tokens_.end(), t) != all_special_tokens_.end()) {
+        continue;
+      }
+      if (is_legacy_added(t)) {
+        if (!current.empty()) {
+          std::string s = pieces_to_string(current);
+          if (!s.empty()) sub_texts.push_back(s);
+          current.clear();
+        }
+        sub_texts.push_back(t);
+      } else {
+        current.push_back(t);
+      }
+    }
+    if (!current.empty()) sub_texts.push_back(pieces_to_string(current));
+    std::string text;
+    for (size_t i = 0; i < sub_texts.size(); ++i) {
+      if (i) text += ' ';
+      text += sub_texts[i];
+    }
+    if (o.clean_up_tokenization_spaces.value_or(clean_up_tokenization_spaces_)) text = clean_up_tokenization(text);
+    return text;
+  }
+
+  std::vector<std::string> save_vocabulary(const std::string& dir, const std::string& prefix) const override {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      throw Error("Vocabulary path (" + dir + ") should be a directory");
+    }
+    const std::string out = dir + "/" + (prefix.empty() ? "" : prefix + "-") + "sentencepiece.model";
+    char* a = ::realpath(vocab_file_.c_str(), nullptr);
+    char* b = ::realpath(out.c_str(), nullptr);
+    const bool same = a && b && std::string(a) == std::string(b);
+    std::free(a);
+    std::free(b);
+    if (!same) {
+      std::string bytes;
+      if (tok::file_exists(vocab_file_)) {
+        bytes = tok::read_file(vocab_file_);
+      } else {
+        bytes = sp_.serialized_model_proto();
+      }
+      std::ofstream f(out, std::ios::binary | std::ios::trunc);
+      f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (!f) throw Error("cannot write " + out);
+    }
+    return {out};
+  }
+
+ private:
+  void add_token(const AddedToken& t, int64_t id) {
+    AddedToken copy = t;
+    copy.id = id;
+    added_tokens_[id] = copy;
+    encoder_[copy.content] = id;
+  }
+
+  bool is_legacy_added(const std::string& t) const {
+    auto it = encoder_.find(t);
+    if (it == encoder_.end()) return false;
+    const bool special = std::find(all_special_tokens_.begin(), all_special_tokens_.end(), t) != all_special_tokens_.end();
+    if (!special) return true;
+    // additional special tokens beyond the vocabulary are decoded as whole strings too
+    return std::find(special_.additional.begin(), special_.additional.end(), t) != special_.additional.end() &&
+           it->second >= vocab_size();
+  }
+
+  std::string pieces_to_string(const std::vector<std::string>& pieces) const {
+    std::string out;
+    const auto status = sp_.Decode(pieces, &out);
+    if (!status.ok()) throw Error("SentencePiece decode failed: " + status.ToString());
+    return out;
+  }
+
+  // transformers' tokenize() with do_lower_case: every char outside the special tokens (and the normalized
+  // non-special added tokens) goes through str.lower(), one char at a time; '\n' is left alone (regex '.').
+  std::string lowercase_outside_specials(const std::string& text) const {
+    std::vector<std::string> keep = all_special_tokens_;
+    for (const auto& [id, t] : added_tokens_) {
+      if (!t.special && t.normalized) keep.push_back(t.content);
+    }
+    std::string out;
+    for (size_t i = 0; i < text.size();) {
+      bool matched = false;
+      for (const std::string& k : keep) {
+        if (!k.empty() && text.compare(i, k.size(), k) == 0) {
+          out += k;
+          i += k.size();
+          matched = true;
+          break;
+        }
+      }
+      if (matched) continue;
+      size_t len;
+      const char32_t c = tok::decode_utf8(text, i, &len);
+      if (c == '\n') {
+        out += '\n';
+      } else {
+        for (char32_t l : tok::lowercase_char(c)) tok::append_utf8(out, l);
+      }
+      i += len;
+    }
+    return out;
+  }
+
+  // PreTrainedTokenizerBase.truncate_sequences; impossible requests (which transformers only logs, returning the
+  // sequences untruncated) are errors here.
+  void truncate(std::vector<int64_t>& ids, std::vector<int64_t>* pair, int64_t to_remove, Truncation strategy,
+                int64_t stride, Side side, std::vector<int64_t>& overflowing) const {
+    if (to_remove <= 0) return;
+    const auto n = static_cast<int64_t>(ids.size());
+    if (strategy == Truncation::OnlyFirst || (strategy == Truncation::LongestFirst && !pair)) {
+      if (n > to_remove) {
+        const int64_t window = std::min(n, stride + to_remove);
+        if (side == Side::Left) {
+          overflowing.assign(ids.begin(), ids.begin() + window);
+          ids.erase(ids.begin(), ids.begin() + to_remove);
+        } else {
+          overflowing.assign(ids.end() - window, ids.end());
+          ids.resize(static_cast<size_t>(n - to_remove));
+        }
+      } else {
+        std::string msg = "We need to remove " + std::to_string(to_remove) +
+                          " to truncate the input but the first sequence has a length " + std::to_string(n) + ". ";
+        if (strategy == Truncation::OnlyFirst) {
+          msg += "Please select another truncation strategy than only_first, for instance 'longest_first' or "
+                 "'only_second'.";
+        }
+        throw Error(msg);
+      }
+    } else if (strategy == Truncation::LongestFirst) {
+      const auto len_pair = static_cast<int64_t>(pair->size());
+      const int64_t first_remove = std::min(std::abs(len_pair - n), to_remove);
+      const int64_t second_remove = to_remove - first_remove;
+      int64_t ids_to_move, pair_to_move;
+      if (n > len_pair) {
+        ids_to_move = first_remove + second_remove / 2;
+        pair_to_move = second_remove - second_remove / 2;
+      } else {
+        ids_to_move = second_remove / 2;
+        pair_to_move = first_remove + second_remove - second_remove / 2;
+      }
+      ids_to_move = std::min(ids_to_move, n);
+      pair_to_move = std::min(pair_to_move, len_pair);
+      if (side == Side::Right) {
+        ids.resize(static_cast<size_t>(n - ids_to_move));
+        pair->resize(static_cast<size_t>(len_pair - pair_to_move));
+      } else {
+        ids.erase(ids.begin(), ids.begin() + ids_to_move);
+        pair->erase(pair->begin(), pair->begin() + pair_to_move);
+      }
+    } else if (strategy == Truncation::OnlySecond && pair) {
+      const auto len_pair = static_cast<int64_t>(pair->size());
+      if (len_pair > to_remove) {
+        const int64_t window = std::min(len_pair, stride + to_remove);
+        if (side == Side::Right) {
+          overflowing.assign(pair->end() - window, pair->end());
+          pair->resize(static_cast<size_t>(len_pair - to_remove));
+        } else {
+          overflowing.assign(pair->begin(), pair->begin() + window);
+          pair->erase(pair->begin(), pair->begin() + to_remove);
+        }
+      } else {
+        throw Error("We need to remove " + std::to_string(to_remove) +
+                    " to truncate the input but the second sequence has a length " + std::to_string(len_pair) +
+                    ". Please select another truncation strategy than only_second, for instance 'longest_first' or "
+                    "'only_first'.");
+      }
+    }
+  }
+
+  Encoding prepare_for_model(std::vector<int64_t> ids, std::vector<int64_t>* pair, const tok::Strategy& s,
+                             const EncodeOptions& o) const {
+    Encoding e;
+    const int64_t total = static_cast<int64_t>(ids.size()) + (pair ? static_cast<int64_t>(pair->size()) : 0) +
+                          (o.add_special_tokens ? num_special_tokens_to_add(pair != nullptr) : 0);
+    if (s.truncation != Truncation::DoNotTruncate && s.max_length && *s.max_length > 0 && total > *s.max_length) {
+      truncate(ids, pair, total - *s.max_length, s.truncation, o.stride, o.truncation_side, e.overflowing_tokens);
+    }
+    if (o.return_overflowing_tokens) e.num_truncated_tokens = s.max_length ? total - *s.max_length : total;
+    if (o.add_special_tokens) {
+      e.input_ids = build_inputs_with_special_tokens(ids, pair);
+      e.token_type_ids = create_token_type_ids_from_sequences(ids, pair);
+      e.special_tokens_mask = get_special_tokens_mask(ids, pair);
+    } else {
+      e.input_ids = ids;
+      if (pair) e.input_ids.insert(e.input_ids.end(), pair->begin(), pair->end());
+      e.token_type_ids.assign(e.input_ids.size(), 0);
+      e.special_tokens_mask.assign(e.input_ids.size(), 0);
+    }
+    e.attention_mask.assign(e.input_ids.size(), 1);
+    e.tokens = convert_ids_to_tokens(e.input_ids);
+    return e;
+  }
+
+  void pad(Encoding& e, int64_t target, Side side) const {
+    const auto n = static_cast<int64_t>(e.input_ids.size());
+    if (n >= target) return;
+    const auto d = static_cast<size_t>(target - n);
+    const std::string pad_token = special_.pad;
+    auto grow = [&](auto& v, auto value) {
+      if (side == Side::Right) {
+        v.insert(v.end(), d, value);
+      } else {
+        v.insert(v.begin(), d, value);
+      }
+    };
+    grow(e.input_ids, pad_id_);
+    grow(e.token_type_ids, int64_t{0});
+    grow(e.attention_mask, int64_t{0});
+    grow(e.special_tokens_mask, int64_t{1});
+    grow(e.tokens, pad_token);
+  }
+
+  std::string vocab_file_;
+  sentencepiece::SentencePieceProcessor sp_;
+  std::map<std::string, int64_t> encoder_;  // added token content -> id
+  std::vector<std::string> split_tokens_;
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_slow_tokenizer(const std::string& dir) { return std::make_unique<SlowTokenizer>(dir); }
+
+}  // namespace rembert

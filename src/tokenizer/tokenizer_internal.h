@@ -1,0 +1,39 @@
+// Shared internals of the two tokenizers: reading tokenizer_config.json / special_tokens_map.json, and resolving
+// the padding/truncation arguments the way transformers' _get_padding_truncation_strategies does.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rembert/tokenizer.h"
+
+namespace rembert::tok {
+
+struct TokenizerConfig {
+  // Named special tokens (bos, eos, unk, sep, pad, cls, mask) with their AddedToken flags; unset when absent.
+  std::map<std::string, AddedToken> named;
+  std::vector<AddedToken> additional;             // additional_special_tokens / extra_special_tokens
+  std::map<int64_t, AddedToken> added_tokens_decoder;  // from tokenizer_config.json
+  std::optional<int64_t> model_max_length;
+  std::optional<bool> clean_up_tokenization_spaces;
+  std::optional<bool> do_lower_case, remove_space, keep_accents;
+};
+
+// Reads DIR/tokenizer_config.json and DIR/special_tokens_map.json (both optional). `fast` picks the class defaults
+// (RemBertTokenizer vs RemBertTokenizerFast) for the special tokens absent from both files.
+TokenizerConfig read_tokenizer_config(const std::string& dir, bool fast);
+
+struct Strategy {
+  Padding padding = Padding::DoNotPad;
+  Truncation truncation = Truncation::DoNotTruncate;
+  std::optional<int64_t> max_length;
+};
+// transformers' _get_padding_truncation_strategies (v4), including its errors.
+Strategy resolve_strategy(const EncodeOptions& o, const Tokenizer& t);
+
+bool file_exists(const std::string& path);
+std::string read_file(const std::string& path);
+
+}  // namespace rembert::tok
