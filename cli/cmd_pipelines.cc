@@ -123,7 +123,7 @@ Command add_token_classification_command(CLI::App& app) {
     ModelOptions model;
     std::vector<std::string> texts;
     std::string aggregation = "none";
-    std::vector<std::string> ignore_labels = {"O"};
+    std::string ignore_labels = "O";
     int64_t stride = 0;
   };
   auto o = std::make_shared<Options>();
@@ -131,13 +131,18 @@ Command add_token_classification_command(CLI::App& app) {
   add_model_options(cmd, o->model);
   cmd->add_option("texts", o->texts, "Texts (none: JSON Lines on stdin)");
   cmd->add_option("--aggregation-strategy", o->aggregation, "none, simple, first, average or max")->capture_default_str();
-  cmd->add_option("--ignore-labels", o->ignore_labels, "Labels left out of the result")->capture_default_str();
+  cmd->add_option("--ignore-labels", o->ignore_labels, "Comma-separated labels left out of the result ('' keeps all)")
+      ->capture_default_str();
   cmd->add_option("--stride", o->stride, "Overlap of windows over long texts (fast tokenizer, aggregation other than none)");
   return [o] {
     PipelineModel pm = load_for_pipeline(o->model, HeadType::TokenClassification);
     TokenClassificationOptions options;
     options.aggregation_strategy = aggregation_strategy_from_name(o->aggregation);
-    options.ignore_labels = o->ignore_labels;
+    options.ignore_labels.clear();
+    std::stringstream labels(o->ignore_labels);
+    for (std::string label; std::getline(labels, label, ',');) {
+      if (!label.empty()) options.ignore_labels.push_back(label);
+    }
     options.stride = o->stride;
     for_each_input(o->texts, [&](const json& input) {
       std::vector<std::string> warnings;
@@ -176,7 +181,7 @@ Command add_question_answering_command(CLI::App& app) {
     if (o->align_to_words != "true" && o->align_to_words != "false") throw Error("--align-to-words: true or false");
     options.align_to_words = o->align_to_words == "true";
     auto answer = [&](const std::string& question, const std::string& context) {
-      return to_json(question_answering(pm, question, context, options), options.top_k == 1);
+      return to_json(question_answering(pm, question, context, options));
     };
     if (!o->question.empty() || !o->context.empty()) {
       std::printf("%s\n", answer(o->question, o->context).c_str());

@@ -131,5 +131,42 @@ TEST(CliFeatureExtraction, NestedListOrPooledVector) {
   EXPECT_NEAR(norm, 1.0, 1e-5);
 }
 
+TEST(CliTokenClassification, TokensAndGroups) {
+  const std::string model = fixture_path("models/tokcls");
+  RunResult r = run_cli("token-classification --model " + model + " --ignore-labels '' \"Hello Paris\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json tokens = json::parse(r.out);
+  ASSERT_FALSE(tokens.empty());
+  for (const auto& t : tokens) {
+    EXPECT_TRUE(t.contains("entity") && t.contains("index") && t.contains("start") && t.contains("end")) << t;
+  }
+  r = run_cli("token-classification --model " + model + " --aggregation-strategy simple --ignore-labels '' \"Hello Paris\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const auto& g : json::parse(r.out)) EXPECT_TRUE(g.contains("entity_group")) << g;
+  r = run_cli("token-classification --model " + model + " --aggregation-strategy sideways \"x\"");
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST(CliQuestionAnswering, OptionsAndJsonLines) {
+  const std::string model = fixture_path("models/qa");
+  RunResult r = run_cli("question-answering --model " + model +
+                        " --max-seq-len 64 --question \"Where?\" --context \"In the small house by the river.\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json one = json::parse(r.out);
+  ASSERT_TRUE(one.is_object()) << one;
+  for (const char* key : {"score", "start", "end", "answer"}) EXPECT_TRUE(one.contains(key)) << key;
+
+  const std::string input = "{\"question\": \"Where?\", \"context\": \"In the small house by the river.\"}\n";
+  r = run_cli("question-answering --model " + model + " --max-seq-len 64 --top-k 3", &input);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json many = json::parse(r.out);
+  ASSERT_TRUE(many.is_array()) << many;
+  EXPECT_GE(many[0]["score"].get<double>(), many.back()["score"].get<double>());
+
+  r = run_cli("question-answering --model " + model + " --question \"Where?\" --context \"x\" --top-k 0");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_CONTAINS(r.err, "top_k");
+}
+
 }  // namespace
 }  // namespace rembert
