@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "rembert/error.h"
+#include "rembert/hub.h"
 #include "rembert/model.h"
 
 namespace rembert::cli {
@@ -13,7 +14,7 @@ namespace rembert::cli {
 namespace {
 
 struct ForwardOptions {
-  std::string model_dir, inputs_path, output_path, head, dtype = "float32";
+  std::string model_dir, inputs_path, output_path, head, dtype = "float32", revision;
   bool output_hidden_states = false, output_attentions = false, use_cache = false;
   int threads = 0;
 };
@@ -117,7 +118,10 @@ void run_forward(const ForwardOptions& o) {
   LoadOptions load;
   load.dtype = weight_dtype_from_name(o.dtype);
   if (!o.head.empty()) load.head = head_from_name(o.head);
-  auto model = Model::load(o.model_dir, load);
+  HubOptions hub;
+  hub.revision = o.revision;
+  const std::string dir = resolve_model_for_task(o.model_dir, hub, ModelParts{true, false, true});
+  auto model = Model::load(dir, load);
   for (const auto& warning : model->warnings()) std::fprintf(stderr, "rembert: warning: %s\n", warning.c_str());
 
   ForwardInputs in = read_inputs(o.inputs_path, static_cast<size_t>(model->config().num_hidden_layers));
@@ -133,7 +137,9 @@ void run_forward(const ForwardOptions& o) {
 Command add_forward_command(CLI::App& app) {
   auto o = std::make_shared<ForwardOptions>();
   CLI::App* cmd = app.add_subcommand("forward", "Run one forward pass: inputs and outputs are safetensors files");
-  cmd->add_option("--model", o->model_dir, "Hugging Face model folder (config.json + weights)")->required();
+  cmd->add_option("--model", o->model_dir, "Model folder (config.json + weights), or hub id such as google/rembert")
+      ->required();
+  cmd->add_option("--revision", o->revision, "Hub branch, tag or commit (default main)");
   cmd->add_option("--inputs", o->inputs_path, "safetensors file of forward arguments (input_ids, attention_mask, ...)")
       ->required();
   cmd->add_option("--output", o->output_path, "safetensors file to write the outputs to")->required();
