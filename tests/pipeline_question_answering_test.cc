@@ -245,6 +245,7 @@ std::vector<Candidate> expected_answers(const std::string& context, int64_t max_
   eo.max_length = max_seq_len;
   eo.stride = doc_stride;
   eo.return_overflowing_tokens = true;
+  eo.overflow_covers_whole_text = true;  // transformers v4 walks the whole context in windows
   const std::vector<std::string> contexts = {context};
   const BatchEncoding batch = qa_model().tokenizer->encode_batch({kQuestion}, &contexts, eo);
   if (windows) *windows = batch.encodings.size();
@@ -335,15 +336,15 @@ TEST(QuestionAnsweringFixture, LongContextInOverlappingWindows) {
   expect_answers(many, expected_answers(kLongContext, 24, 8, 40, 15));
 }
 
-// transformers v4 (tokenizers <= 0.22) cuts the whole context into windows. tokenizers 0.23.1+ stops tokenizing
-// at max_length when truncating, even with overflowing windows (huggingface/tokenizers#2091), so its windows miss
-// the end of a long context: skipped, loudly, while the tokenizer reproduces that.
+// transformers v4 (tokenizers <= 0.22) cuts the whole context into windows; tokenizers 0.23.1+ stops tokenizing at
+// max_length (huggingface/tokenizers#2091), which overflow_covers_whole_text undoes for the pipelines.
 TEST(QuestionAnsweringFixture, WindowsCoverTheWholeContext) {
   EncodeOptions eo;
   eo.truncation = Truncation::OnlySecond;
   eo.max_length = 24;
   eo.stride = 8;
   eo.return_overflowing_tokens = true;
+  eo.overflow_covers_whole_text = true;
   const std::vector<std::string> contexts = {kLongContext};
   const BatchEncoding batch = qa_model().tokenizer->encode_batch({kQuestion}, &contexts, eo);
   int64_t covered = 0;
@@ -352,10 +353,7 @@ TEST(QuestionAnsweringFixture, WindowsCoverTheWholeContext) {
       if (w.token_type_ids[t] == 1 && !w.special_tokens_mask[t]) covered = std::max(covered, w.offsets[t].second);
     }
   }
-  if (covered < static_cast<int64_t>(kLongContext.size())) {
-    GTEST_SKIP() << "the fast tokenizer's overflowing windows stop at character " << covered << " of "
-                 << kLongContext.size() << " (tokenizers 0.23.1+ truncation early exit, huggingface/tokenizers#2091)";
-  }
+  ASSERT_EQ(covered, static_cast<int64_t>(kLongContext.size())) << "the windows must reach the end of the context";
   // Every part of the context can hold an answer: the last word is among the single-token candidates.
   QuestionAnsweringOptions o = options(200, 24, 8);
   o.max_answer_len = 1;

@@ -204,6 +204,7 @@ std::vector<Answer> question_answering(const PipelineModel& pm, const std::strin
   eo.max_length = max_seq_len;
   eo.stride = doc_stride;
   eo.return_overflowing_tokens = true;
+  eo.overflow_covers_whole_text = true;  // windows over the whole text, as transformers v4 walks it
   const std::vector<std::string> contexts = {context};
   BatchEncoding batch;
   try {

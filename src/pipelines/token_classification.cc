@@ -360,6 +360,7 @@ std::vector<TokenEntity> token_classification(const PipelineModel& pm, const std
                   "fast tokenizer.");
     }
     eo.return_overflowing_tokens = true;
+  eo.overflow_covers_whole_text = true;  // windows over the whole text, as transformers v4 walks it
     eo.padding = Padding::Longest;
     eo.stride = options.stride;
   }

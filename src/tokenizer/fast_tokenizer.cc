@@ -311,9 +311,11 @@ class FastTokenizer : public Tokenizer {
     for (int64_t i = 0; i < n; ++i) {
       try {
         const auto k = static_cast<size_t>(i);
-        // With truncation on, tokenizers stops tokenizing a sequence once it holds max_length tokens (whole
-        // pre-tokenized words, from the truncated side), before truncating: the results depend on it.
-        const size_t cap = truncate ? static_cast<size_t>(*s.max_length) : kNoCap;
+        // With truncation on, tokenizers 0.23 stops tokenizing a sequence once it holds max_length tokens (whole
+        // pre-tokenized words, from the truncated side), before truncating: the results depend on it. With
+        // overflow_covers_whole_text the whole text is tokenized, so that overflowing windows cover all of it.
+        const bool whole = o.return_overflowing_tokens && o.overflow_covers_whole_text;
+        const size_t cap = truncate && !whole ? static_cast<size_t>(*s.max_length) : kNoCap;
         RawEncoding a = encode_sequence(texts[k], cap, o.truncation_side);
         RawEncoding b;
         if (pairs) b = encode_sequence((*pairs)[k], cap, o.truncation_side);
