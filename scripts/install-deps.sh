@@ -16,7 +16,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libcurl4-openssl-dev \
   libcpp-httplib-dev \
   libgtest-dev libgmock-dev \
-  curl
+  curl gettext
 
 # Node.js and npm (the machine image may already ship them from elsewhere; don't fight that install).
 command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends nodejs npm

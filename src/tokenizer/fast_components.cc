@@ -386,6 +386,17 @@ void PrefixTrie::build(const std::vector<std::string>& keys) {
   std::vector<uint32_t> order(keys.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
   std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
+  // The keys again, in sorted order and back to back: the breadth-first walk below then reads memory in order
+  // instead of chasing 250k separately allocated strings (most of the load time of a full-size vocabulary).
+  std::string pool;
+  std::vector<uint32_t> start(order.size() + 1, 0);
+  for (size_t k = 0; k < order.size(); ++k) {
+    start[k] = static_cast<uint32_t>(pool.size());
+    pool += keys[order[k]];
+  }
+  start[order.size()] = static_cast<uint32_t>(pool.size());
+  auto key_size = [&](uint32_t k) { return start[k + 1] - start[k]; };
+  auto key_byte = [&](uint32_t k, uint32_t depth) { return static_cast<unsigned char>(pool[start[k] + depth]); };
   struct Range {
     uint32_t node, lo, hi, depth;
   };
@@ -396,7 +407,7 @@ void PrefixTrie::build(const std::vector<std::string>& keys) {
     const Range r = queue[q];
     uint32_t lo = r.lo;
     // Keys ending here: the last duplicate (highest index among equal keys) wins, like a map insert.
-    while (lo < r.hi && keys[order[lo]].size() == r.depth) {
+    while (lo < r.hi && key_size(lo) == r.depth) {
       nodes_[r.node].value = std::max<int32_t>(nodes_[r.node].value, static_cast<int32_t>(order[lo]));
       ++lo;
     }
@@ -405,9 +416,9 @@ void PrefixTrie::build(const std::vector<std::string>& keys) {
     uint32_t count = 0;
     uint32_t i = lo;
     while (i < r.hi) {
-      const auto b = static_cast<unsigned char>(keys[order[i]][r.depth]);
+      const unsigned char b = key_byte(i, r.depth);
       uint32_t j = i + 1;
-      while (j < r.hi && static_cast<unsigned char>(keys[order[j]][r.depth]) == b) ++j;
+      while (j < r.hi && key_byte(j, r.depth) == b) ++j;
       const auto child = static_cast<uint32_t>(nodes_.size());
       nodes_.emplace_back();
       labels_.push_back(b);
