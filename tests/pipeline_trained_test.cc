@@ -63,7 +63,7 @@ TEST_P(TrainedModels, TextClassificationMatchesTheReferencePredictions) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Pipelines, TrainedModels, ::testing::Values(TokenizerKind::Slow, TokenizerKind::Fast),
-                         [](const auto& info) { return info.param == TokenizerKind::Slow ? "slow" : "fast"; });
+                         [](const auto& param_info) { return param_info.param == TokenizerKind::Slow ? "slow" : "fast"; });
 
 }  // namespace
 }  // namespace rembert
