@@ -13,22 +13,11 @@ namespace rembert {
 namespace {
 
 using testing::error_message;
-using testing::raw_bytes;
+using testing::expect_same_tensors;
 
 namespace fs = std::filesystem;
 
 const std::string kModels = std::string(REMBERT_FIXTURES_DIR) + "/models";
-
-void expect_same_tensors(const TensorMap& actual, const TensorMap& expected) {
-  ASSERT_EQ(actual.size(), expected.size());
-  for (const auto& [name, t] : expected) {
-    auto it = actual.find(name);
-    ASSERT_NE(it, actual.end()) << name;
-    EXPECT_EQ(it->second.dtype(), t.dtype()) << name;
-    EXPECT_EQ(it->second.shape(), t.shape()) << name;
-    EXPECT_TRUE(raw_bytes(it->second) == raw_bytes(t)) << name << ": bytes differ";
-  }
-}
 
 class CheckpointTest : public ::testing::Test {
  protected:

@@ -11,18 +11,10 @@ namespace rembert {
 namespace {
 
 using nlohmann::json;
+using testing::case_named;
 using testing::fixture_path;
 using testing::run_cli;
 using testing::RunResult;
-
-json case_named(const std::string& name) {
-  std::ifstream in(fixture_path("cases.json"));
-  json all = json::parse(in);
-  for (const auto& c : all["cases"]) {
-    if (c["name"] == name) return c;
-  }
-  throw std::runtime_error("no case " + name);
-}
 
 std::vector<json> json_lines(const std::string& text) {
   std::vector<json> lines;

@@ -15,16 +15,8 @@ namespace {
 
 using nlohmann::json;
 using testing::error_message;
+using testing::case_named;
 using testing::fixture_path;
-
-json case_named(const std::string& name) {
-  std::ifstream in(fixture_path("cases.json"));
-  json all = json::parse(in);
-  for (const auto& c : all["cases"]) {
-    if (c["name"] == name) return c;
-  }
-  throw std::runtime_error("no case " + name);
-}
 
 TEST(PipelineJson, NumbersAsPythonRepr) {
   using pipelines::json_number;

@@ -15,7 +15,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "rembert/error.h"
+#include "rembert/safetensors.h"
 #include "rembert/tensor.h"
 
 // EXPECT that `text` contains `part`, printing `text` when it does not.
@@ -25,6 +28,30 @@ namespace rembert::testing {
 
 inline std::string fixture_path(const std::string& relative) {
   return std::string(REMBERT_FIXTURES_DIR) + "/" + relative;
+}
+
+// One case of tests/fixtures/cases.json by name.
+inline nlohmann::json case_named(const std::string& name) {
+  std::ifstream in(fixture_path("cases.json"));
+  const nlohmann::json all = nlohmann::json::parse(in);
+  for (const auto& c : all["cases"]) {
+    if (c["name"] == name) return c;
+  }
+  throw std::runtime_error("no case " + name + " in cases.json");
+}
+
+// Same names, dtypes, shapes and bytes.
+inline void expect_same_tensors(const TensorMap& actual, const TensorMap& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (const auto& [name, t] : expected) {
+    auto it = actual.find(name);
+    ASSERT_NE(it, actual.end()) << name;
+    EXPECT_EQ(it->second.dtype(), t.dtype()) << name;
+    EXPECT_EQ(it->second.shape(), t.shape()) << name;
+    EXPECT_TRUE(std::string(static_cast<const char*>(it->second.raw_data()), it->second.nbytes()) ==
+                std::string(static_cast<const char*>(t.raw_data()), t.nbytes()))
+        << name << ": bytes differ";
+  }
 }
 
 // A per-process scratch folder: ctest runs tests in parallel processes, so file names must not collide.

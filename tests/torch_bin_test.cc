@@ -15,7 +15,7 @@ namespace rembert {
 namespace {
 
 using testing::error_message;
-using testing::raw_bytes;
+using testing::expect_same_tensors;
 
 namespace fs = std::filesystem;
 
@@ -23,17 +23,6 @@ const std::string kModels = std::string(REMBERT_FIXTURES_DIR) + "/models";
 
 std::string float_bytes(const std::vector<float>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
-}
-
-void expect_same_tensors(const TensorMap& actual, const TensorMap& expected) {
-  ASSERT_EQ(actual.size(), expected.size());
-  for (const auto& [name, t] : expected) {
-    auto it = actual.find(name);
-    ASSERT_NE(it, actual.end()) << name;
-    EXPECT_EQ(it->second.dtype(), t.dtype()) << name;
-    EXPECT_EQ(it->second.shape(), t.shape()) << name;
-    EXPECT_TRUE(raw_bytes(it->second) == raw_bytes(t)) << name << ": bytes differ";
-  }
 }
 
 // Writes a zip archive with the given (name, contents) entries, using libzip like the reader.

@@ -227,19 +227,8 @@ class FastTokenizer : public Tokenizer {
     // added like PreTrainedTokenizerFast.__init__ does.
     std::vector<AddedToken> to_add;
     for (const auto& [id, t] : cfg.added_tokens_decoder) to_add.push_back(t);
-    auto named = [&](const char* k) -> std::string {
-      auto it = cfg.named.find(k);
-      return it == cfg.named.end() ? std::string() : it->second.content;
-    };
-    special_.bos = named("bos_token");
-    special_.eos = named("eos_token");
-    special_.unk = named("unk_token");
-    special_.sep = named("sep_token");
-    special_.pad = named("pad_token");
-    special_.cls = named("cls_token");
-    special_.mask = named("mask_token");
-    for (const auto& t : cfg.additional) special_.additional.push_back(t.content);
-    for (const char* k : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+    special_ = tok::special_tokens_of(cfg);
+    for (const char* k : tok::kNamedSpecialTokens) {
       auto it = cfg.named.find(k);
       if (it != cfg.named.end()) to_add.push_back(it->second);
     }

@@ -29,21 +29,10 @@ class SlowTokenizer : public Tokenizer {
     keep_accents_ = cfg.keep_accents.value_or(true);
 
     for (const auto& [id, t] : cfg.added_tokens_decoder) add_token(t, id);
-    auto named = [&](const char* k) -> std::string {
-      auto it = cfg.named.find(k);
-      return it == cfg.named.end() ? std::string() : it->second.content;
-    };
-    special_.bos = named("bos_token");
-    special_.eos = named("eos_token");
-    special_.unk = named("unk_token");
-    special_.sep = named("sep_token");
-    special_.pad = named("pad_token");
-    special_.cls = named("cls_token");
-    special_.mask = named("mask_token");
-    for (const auto& t : cfg.additional) special_.additional.push_back(t.content);
+    special_ = tok::special_tokens_of(cfg);
     // _add_tokens(all_special_tokens_extended not yet added, special_tokens=True)
     std::vector<AddedToken> extended;
-    for (const char* k : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+    for (const char* k : tok::kNamedSpecialTokens) {
       auto it = cfg.named.find(k);
       if (it != cfg.named.end()) extended.push_back(it->second);
     }

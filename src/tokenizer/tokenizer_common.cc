@@ -228,10 +228,24 @@ std::optional<AddedToken> parse_token(const Json& v, const std::string& field, c
   return t;
 }
 
-constexpr const char* kNamed[] = {"bos_token", "eos_token", "unk_token", "sep_token",
-                                  "pad_token", "cls_token", "mask_token"};
-
 }  // namespace
+
+SpecialTokens special_tokens_of(const TokenizerConfig& cfg) {
+  auto named = [&](const char* k) -> std::string {
+    auto it = cfg.named.find(k);
+    return it == cfg.named.end() ? std::string() : it->second.content;
+  };
+  SpecialTokens s;
+  s.bos = named("bos_token");
+  s.eos = named("eos_token");
+  s.unk = named("unk_token");
+  s.sep = named("sep_token");
+  s.pad = named("pad_token");
+  s.cls = named("cls_token");
+  s.mask = named("mask_token");
+  for (const auto& t : cfg.additional) s.additional.push_back(t.content);
+  return s;
+}
 
 TokenizerConfig read_tokenizer_config(const std::string& dir, bool fast) {
   TokenizerConfig c;
@@ -248,7 +262,7 @@ TokenizerConfig read_tokenizer_config(const std::string& dir, bool fast) {
   if (file_exists(config_path)) {
     const Json j = read_json(config_path);
     if (!j.is_object()) throw Error(config_path + ": must hold a JSON object");
-    for (const char* k : kNamed) {
+    for (const char* k : kNamedSpecialTokens) {
       if (j.contains(k)) values[k] = j[k];
     }
     if (j.contains("additional_special_tokens") && j["additional_special_tokens"].is_array()) {
@@ -291,14 +305,14 @@ TokenizerConfig read_tokenizer_config(const std::string& dir, bool fast) {
   if (file_exists(map_path)) {
     const Json j = read_json(map_path);
     if (!j.is_object()) throw Error(map_path + ": must hold a JSON object");
-    for (const char* k : kNamed) {
+    for (const char* k : kNamedSpecialTokens) {
       if (j.contains(k)) values[k] = j[k];
     }
     if (j.contains("additional_special_tokens") && j["additional_special_tokens"].is_array()) {
       extra_additional = j["additional_special_tokens"];
     }
   }
-  for (const char* k : kNamed) {
+  for (const char* k : kNamedSpecialTokens) {
     const std::string src = file_exists(map_path) ? map_path : config_path;
     // The mask token is an AddedToken(lstrip=True) when given as a plain string.
     auto t = parse_token(values[k], k, src, std::string(k) == "mask_token");

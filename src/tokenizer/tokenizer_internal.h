@@ -25,6 +25,12 @@ struct TokenizerConfig {
 // (RemBertTokenizer vs RemBertTokenizerFast) for the special tokens absent from both files.
 TokenizerConfig read_tokenizer_config(const std::string& dir, bool fast);
 
+// The seven named special tokens (bos, eos, unk, sep, pad, cls, mask), in that order, as config keys.
+inline const char* const kNamedSpecialTokens[] = {"bos_token", "eos_token", "unk_token", "sep_token",
+                                                  "pad_token", "cls_token", "mask_token"};
+// The SpecialTokens of a config: the named tokens' contents (empty when unset) and the additional ones.
+SpecialTokens special_tokens_of(const TokenizerConfig& cfg);
+
 struct Strategy {
   Padding padding = Padding::DoNotPad;
   Truncation truncation = Truncation::DoNotTruncate;
