@@ -277,10 +277,7 @@ class FastTokenizer : public Tokenizer {
 
   BatchEncoding encode_batch(const std::vector<std::string>& texts, const std::vector<std::string>* pairs,
                              const EncodeOptions& o) const override {
-    if (pairs && pairs->size() != texts.size()) {
-      throw Error("batch of pairs: " + std::to_string(texts.size()) + " texts but " + std::to_string(pairs->size()) +
-                  " pair texts");
-    }
+    tok::check_batch_pairs(texts, pairs);
     const tok::Strategy s = tok::resolve_strategy(o, *this);
     const bool truncate = s.truncation != Truncation::DoNotTruncate && s.max_length;
     if (truncate) {

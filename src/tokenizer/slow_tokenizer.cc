@@ -135,10 +135,7 @@ class SlowTokenizer : public Tokenizer {
 
   BatchEncoding encode_batch(const std::vector<std::string>& texts, const std::vector<std::string>* pairs,
                              const EncodeOptions& o) const override {
-    if (pairs && pairs->size() != texts.size()) {
-      throw Error("batch of pairs: " + std::to_string(texts.size()) + " texts but " + std::to_string(pairs->size()) +
-                  " pair texts");
-    }
+    tok::check_batch_pairs(texts, pairs);
     const tok::Strategy s = tok::resolve_strategy(o, *this);
     if (o.return_overflowing_tokens && s.truncation == Truncation::LongestFirst && pairs) {
       throw Error("Not possible to return overflowing tokens for pair of sequences with the `longest_first`. Please "

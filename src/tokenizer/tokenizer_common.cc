@@ -325,6 +325,13 @@ TokenizerConfig read_tokenizer_config(const std::string& dir, bool fast) {
   return c;
 }
 
+void check_batch_pairs(const std::vector<std::string>& texts, const std::vector<std::string>* pairs) {
+  if (pairs && pairs->size() != texts.size()) {
+    throw Error("batch of pairs: " + std::to_string(texts.size()) + " texts but " + std::to_string(pairs->size()) +
+                " pair texts");
+  }
+}
+
 Strategy resolve_strategy(const EncodeOptions& o, const Tokenizer& t) {
   Strategy s;
   s.padding = o.padding;

@@ -39,6 +39,9 @@ struct Strategy {
 // transformers' _get_padding_truncation_strategies (v4), including its errors.
 Strategy resolve_strategy(const EncodeOptions& o, const Tokenizer& t);
 
+// A batch of pairs needs one pair text per text.
+void check_batch_pairs(const std::vector<std::string>& texts, const std::vector<std::string>* pairs);
+
 bool file_exists(const std::string& path);
 std::string read_file(const std::string& path);
 
