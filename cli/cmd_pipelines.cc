@@ -157,7 +157,6 @@ Command add_question_answering_command(CLI::App& app) {
   struct Options {
     ModelOptions model;
     std::string question, context;
-    bool context_given = false;
     QuestionAnsweringOptions qa;
     int64_t max_seq_len = 0, doc_stride = 0;
     std::string align_to_words = "true";
