@@ -4,9 +4,10 @@ library): expected fast-tokenizer outputs for awkward inputs (control characters
 sequences, special tokens in odd places) on the RemBERT fixture tokenizer.json, and for a synthetic tokenizer.json
 that uses the components the RemBERT file does not (NFKD, StripAccents, Lowercase, Strip, regex Replace,
 WhitespaceSplit, Sequence, byte_fallback, ByteFallback/Fuse/Strip/Replace decoders, single_word/rstrip/normalized
-added tokens). Needs node + the npm package (scripts/setup-tokenizer-peer.sh).
+added tokens), and for truncation/stride/overflow/padding combinations. Needs node + the npm package
+(scripts/setup-tokenizer-peer.sh).
 
-  python3 scripts/gen_tokenizer_extra_fixtures.py
+  python3 scripts/gen_tokenizer_extra_fixtures.py [--only truncation]
 """
 import json
 import os
@@ -83,8 +84,64 @@ def general_tokenizer():
     }
 
 
+def truncation_requests():
+    """Random truncation / stride / overflow / padding combinations on single texts and pairs, max_length from
+    the special-token count up (where the special tokens fill max_length, both texts overflow whole), plus the
+    combinations that once differed."""
+    rng = random.Random(21)
+    words = ["Who", "wrote", "this?", "It", "was", "written", "by", "a", "friend", "of", "mine.", "Größe", "你好",
+             "[MASK]", "  ", "short", "Привет"]
+    strategies = ["LongestFirst", "OnlyFirst", "OnlySecond"]
+    reqs = [
+        {"text": "Größe Who It Привет 你好 wrote", "pair": "this? written this? friend of a Привет [MASK]",
+         "truncation": {"max_length": 3, "strategy": "OnlySecond", "stride": 1, "direction": "right"}},
+        {"text": "", "pair": "你好 [MASK] by by 你好 friend written mine. of",
+         "truncation": {"max_length": 3, "strategy": "OnlyFirst", "stride": 1, "direction": "left"}},
+    ]
+    while len(reqs) < 160:
+        pair = rng.random() < 0.6
+        req = {"text": " ".join(rng.choice(words) for _ in range(rng.randrange(0, 12))),
+               "truncation": {"max_length": rng.choice([3 if pair else 2, 4, 5]) if rng.random() < 0.4 else
+                              rng.randrange(3 if pair else 2, 24),
+                              "strategy": rng.choice(strategies), "stride": rng.randrange(0, 4),
+                              "direction": rng.choice(["right", "left"])}}
+        if pair:
+            req["pair"] = " ".join(rng.choice(words) for _ in range(rng.randrange(0, 12)))
+        pad = rng.choice([None, "longest", "max_length"])
+        if pad:
+            req["padding"] = {"direction": rng.choice(["right", "left"]), "padId": 0, "padTypeId": 0,
+                              "padToken": "[PAD]"}
+            if pad == "max_length":
+                req["padding"]["maxLength"] = req["truncation"]["max_length"]
+        reqs.append(req)
+    return reqs
+
+
+def write_truncation_cases(fixture_json):
+    cases = []
+    for req in truncation_requests():
+        try:  # one process each: a Rust panic aborts node
+            r = reference(fixture_json, [req])[0]
+        except subprocess.CalledProcessError:
+            continue
+        case = dict(req)
+        if "error" in r:
+            case["error"] = r["error"]
+        else:
+            case["fast"] = [{k: v for k, v in e.items() if k != "overflowing"} for e in [r] + r["overflowing"]]
+        cases.append(case)
+    with open(os.path.join(OUT, "truncation_cases.json"), "w", encoding="utf-8") as f:
+        json.dump({"source": "HF tokenizers 0.23.2 (npm) on tests/fixtures/tokenizer/tokenizer.json; each case "
+                   "is one encode with setTruncation/setPadding; fast = the encoding then its overflowing ones",
+                   "cases": cases}, f, ensure_ascii=False, indent=0)
+    print(f"{len(cases)} truncation cases")
+
+
 def main():
     fixture_json = os.path.join(ROOT, "tests", "fixtures", "tokenizer", "tokenizer.json")
+    write_truncation_cases(fixture_json)
+    if "--only" in sys.argv:
+        return
     texts = bad_inputs()
     ref = reference(fixture_json, [{"text": t} for t in texts])
     cases = [{"text": t, "fast": {k: v for k, v in r.items() if k != "overflowing"}} for t, r in zip(texts, ref)]

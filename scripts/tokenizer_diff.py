@@ -93,7 +93,7 @@ def options_main(cli, model, seed):
         b = " ".join(rng.choice(words) for _ in range(rng.randrange(0, 12)))
         pair = rng.random() < 0.6
         strat = rng.choice(list(strategies))
-        max_length = rng.randrange(3 if pair else 2, 24)  # below the special-token count: see docs/tokenizers.md
+        max_length = rng.randrange(3 if pair else 2, 24)  # from the special-token count up (below it tokenizers wraps around)
         stride = rng.randrange(0, 4)
         side = rng.choice(["right", "left"])
         pad = rng.choice([None, "longest", "max_length"])
@@ -151,4 +151,5 @@ def options_main(cli, model, seed):
 
 
 if __name__ == "__main__" and "--options" in sys.argv:
-    sys.exit(options_main(sys.argv[1], sys.argv[2], 3))
+    seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 3
+    sys.exit(options_main(sys.argv[1], sys.argv[2], seed))

@@ -23,11 +23,13 @@ async function main() {
   const tokenizerPath = process.argv[2];
   const requests = JSON.parse(fs.readFileSync(0, 'utf8'));
   const out = [];
+  const tok = Tokenizer.fromFile(tokenizerPath);  // once: a full-size vocabulary per request exhausts memory
   for (const r of requests) {
-    const tok = Tokenizer.fromFile(tokenizerPath);
     try {
       if (r.truncation) tok.setTruncation(r.truncation.max_length, r.truncation);
+      else tok.disableTruncation();
       if (r.padding) tok.setPadding(r.padding);
+      else tok.disablePadding();
       if (r.decode) {
         out.push({ text: await tok.decode(r.decode, !!r.skip) });
       } else if (r.batch) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -111,6 +112,42 @@ TEST(TokenizerReference, GeneralComponentsMatchHuggingFace) {
     o.clean_up_tokenization_spaces = false;
     EXPECT_EQ(tok->decode(d["ids"].get<std::vector<int64_t>>(), o), d["text"].get<std::string>()) << d["ids"].dump();
   }
+}
+
+TEST(TokenizerReference, TruncationAndOverflowMatchHuggingFace) {
+  // Every window and padding of 122 truncation/stride/overflow/padding combinations (random, plus the ones where
+  // the special tokens fill max_length), as tokenizers 0.23 returned them; its errors must be errors here too.
+  const Json j = Json::parse(read(testing::fixture_path("tokenizer_extra/truncation_cases.json")));
+  const std::map<std::string, Truncation> strategies = {{"LongestFirst", Truncation::LongestFirst},
+                                                        {"OnlyFirst", Truncation::OnlyFirst},
+                                                        {"OnlySecond", Truncation::OnlySecond}};
+  size_t n = 0;
+  for (const Json& c : j["cases"]) {
+    SCOPED_TRACE(c.dump());
+    const Json& t = c["truncation"];
+    EncodeOptions o;
+    o.truncation = strategies.at(t["strategy"].get<std::string>());
+    o.max_length = t["max_length"].get<int64_t>();
+    o.stride = t["stride"].get<int64_t>();
+    o.truncation_side = t["direction"] == "left" ? Side::Left : Side::Right;
+    o.return_overflowing_tokens = true;
+    if (c.contains("padding")) {
+      o.padding = c["padding"].contains("maxLength") ? Padding::MaxLength : Padding::Longest;
+      o.padding_side = c["padding"]["direction"] == "left" ? Side::Left : Side::Right;
+    }
+    const std::vector<std::string> texts{c["text"].get<std::string>()};
+    const std::vector<std::string> pairs{c.value("pair", "")};
+    const auto* pair = c.contains("pair") ? &pairs : nullptr;
+    if (c.contains("error")) {
+      EXPECT_THROW(fast().encode_batch(texts, pair, o), Error);
+    } else {
+      const BatchEncoding b = fast().encode_batch(texts, pair, o);
+      ASSERT_EQ(b.encodings.size(), c["fast"].size());
+      for (size_t i = 0; i < b.encodings.size(); ++i) expect_fast(b.encodings[i], c["fast"][i]);
+    }
+    ++n;
+  }
+  EXPECT_GE(n, 120u);
 }
 
 // --- Bad input -------------------------------------------------------------------------------------------------
@@ -443,11 +480,57 @@ TEST(TokenizerEncode, BatchIsThreadSafeAndOrdered) {
   for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(b.encodings[i].input_ids, fast().encode(texts[i]).input_ids);
 }
 
-TEST(TokenizerFast, LoadsQuickly) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto tok = load_tokenizer(fixture_dir());
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(secs, 1.0);
+// --- tokenizer.json's Unigram list (streamed past the JSON tree, see tokenizer_json.cc) ---------------------
+
+// A minimal tokenizer.json around the given model.vocab text, in a fresh folder.
+std::string unigram_dir(const std::string& vocab_json, const std::string& extra_root_keys = "") {
+  const std::string dir = temp_dir_with({});
+  write(dir + "/tokenizer.json", R"({"version": "1.0", )" + extra_root_keys + R"( "added_tokens": [],
+    "normalizer": null, "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
+    "split": true}, "post_processor": null, "decoder": null,
+    "model": {"type": "Unigram", "unk_id": 0, "vocab": )" + vocab_json + R"(, "byte_fallback": false}})");
+  return dir;
+}
+
+TEST(TokenizerUnigramVocab, PiecesScoresAndDuplicates) {
+  // Viterbi by hand: "▁ab" (-1) beats "▁a" + "b" (-2 - 3.25); "▁abc" is no piece, so "▁ab" + "c" (-2.5).
+  // Integer scores are numbers too. A duplicate piece takes the later id (and its score), like tokenizers' map.
+  const std::string dir = unigram_dir(
+      R"([["<unk>", 0], ["▁a", -2], ["b", -2], ["▁ab", -1], ["c", -1.5], ["b", -3.25], ["\u2581\u00e9", -1]])");
+  const auto t = load_tokenizer(dir, TokenizerKind::Fast);
+  EXPECT_EQ(t->vocab_size(), 7);
+  EXPECT_EQ(t->tokenize("ab abc"), (std::vector<std::string>{"▁ab", "▁ab", "c"}));
+  EXPECT_EQ(t->convert_token_to_id("b"), 5);
+  EXPECT_EQ(t->convert_token_to_id("▁ab"), 3);
+  EXPECT_EQ(t->convert_token_to_id("▁"), 0);   // a prefix of pieces, not a piece: unk
+  EXPECT_EQ(t->convert_token_to_id("▁abc"), 0);
+  EXPECT_EQ(t->convert_id_to_token(6), "▁é");  // \u escapes decoded
+  EXPECT_EQ(t->encode("é").input_ids, (std::vector<int64_t>{6}));
+  // "vocab" keys elsewhere are ordinary JSON, not the model's list.
+  const auto u = load_tokenizer(unigram_dir(R"([["<unk>", 0], ["▁x", -1]])", R"("vocab": [[1, 2]], "x": {"vocab": 3},)"),
+                                TokenizerKind::Fast);
+  EXPECT_EQ(u->tokenize("x"), (std::vector<std::string>{"▁x"}));
+}
+
+TEST(TokenizerUnigramVocab, MalformedListsAreErrorsNamingTheEntry) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"([["<unk>", 0], ["a"]])", "entry 1 must be [piece, score]"},
+      {R"([["<unk>", 0], ["a", "x"]])", "entry 1 must be [piece, score]"},
+      {R"([["<unk>", 0], ["a", 1, 2]])", "entry 1 must be [piece, score]"},
+      {R"([[0, "<unk>"]])", "entry 0 must be [piece, score]"},
+      {R"(["<unk>"])", "entry 0 must be [piece, score]"},
+      {R"([["<unk>", 0], {"a": 1}])", "entry 1 must be [piece, score]"},
+      {R"([["<unk>", 0], [["a"], 1]])", "entry 1 must be [piece, score]"},
+      {R"([["<unk>", null]])", "entry 0 must be [piece, score]"},
+      {R"([])", "Unigram vocab is empty"},
+      {R"({"<unk>": 0})", "needs a 'vocab' list"},
+      {R"([["<unk>", 0], ["a", -1],])", "invalid JSON"},
+  };
+  for (const auto& [vocab, want] : cases) {
+    const std::string msg = testing::error_message([&] { load_tokenizer(unigram_dir(vocab), TokenizerKind::Fast); });
+    EXPECT_CONTAINS(msg, want) << vocab;
+    EXPECT_CONTAINS(msg, "tokenizer.json");
+  }
 }
 
 }  // namespace

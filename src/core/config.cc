@@ -7,12 +7,12 @@
 #include <fstream>
 #include <limits>
 #include <set>
-#include <sstream>
 #include <type_traits>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "rembert/error.h"
 
 namespace rembert {
@@ -396,12 +396,7 @@ RemBertConfig RemBertConfig::from_json_string(const std::string& json_text, cons
 }
 
 RemBertConfig RemBertConfig::from_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open config file '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw Error("cannot read config file '" + path + "'");
-  return from_json_string(text.str(), path);
+  return from_json_string(read_file(path, "config file"), path);
 }
 
 std::string RemBertConfig::to_json_string() const {

@@ -1,11 +1,10 @@
 // Finding and loading the weights of a Hugging Face model folder (single file or sharded with an index).
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "core/files.h"
 #include "rembert/error.h"
 #include "rembert/safetensors.h"
 
@@ -20,13 +19,9 @@ using Loader = std::function<TensorMap(const std::string&)>;
 TensorMap load_safetensors_tensors(const std::string& path) { return read_safetensors(path).tensors; }
 
 nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open '" + path + "'");
-  std::stringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw Error("cannot read '" + path + "'");
+  const std::string text = read_file(path);
   try {
-    return nlohmann::json::parse(text.str());
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& err) {
     throw Error("'" + path + "' is not valid JSON: " + err.what());
   }

@@ -3,7 +3,6 @@
 #include "tokenizer/fast_components.h"
 
 #include <algorithm>
-#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "rembert/error.h"
@@ -383,32 +382,56 @@ void PrefixTrie::build(const std::vector<std::string>& keys) {
   labels_.clear();
   targets_.clear();
   dense_.clear();
-  std::vector<uint32_t> order(keys.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
-  // The keys again, in sorted order and back to back: the breadth-first walk below then reads memory in order
-  // instead of chasing 250k separately allocated strings (most of the load time of a full-size vocabulary).
-  std::string pool;
-  std::vector<uint32_t> start(order.size() + 1, 0);
-  for (size_t k = 0; k < order.size(); ++k) {
-    start[k] = static_cast<uint32_t>(pool.size());
-    pool += keys[order[k]];
+  // The keys sorted, equal keys in index order so that the last duplicate can win below. Each carries its first
+  // 8 bytes as a big-endian number, which decides most comparisons without following the pointer.
+  struct Key {
+    uint64_t head;
+    std::string_view text;
+    uint32_t index;
+  };
+  std::vector<Key> sorted(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    uint64_t head = 0;
+    for (size_t b = 0; b < 8; ++b) {
+      head = head << 8 | (b < keys[i].size() ? static_cast<unsigned char>(keys[i][b]) : 0u);
+    }
+    sorted[i] = {head, keys[i], static_cast<uint32_t>(i)};
   }
-  start[order.size()] = static_cast<uint32_t>(pool.size());
+  std::sort(sorted.begin(), sorted.end(), [](const Key& a, const Key& b) {
+    if (a.head != b.head) return a.head < b.head;
+    const int c = a.text.compare(b.text);
+    return c < 0 || (c == 0 && a.index < b.index);
+  });
+  // The keys again, in sorted order and back to back: the breadth-first walk below then reads memory in order
+  // instead of chasing 250k separately allocated strings.
+  std::string pool;
+  std::vector<uint32_t> start(sorted.size() + 1, 0);
+  for (size_t k = 0; k < sorted.size(); ++k) {
+    start[k] = static_cast<uint32_t>(pool.size());
+    pool += sorted[k].text;
+  }
+  start[sorted.size()] = static_cast<uint32_t>(pool.size());
   auto key_size = [&](uint32_t k) { return start[k + 1] - start[k]; };
   auto key_byte = [&](uint32_t k, uint32_t depth) { return static_cast<unsigned char>(pool[start[k] + depth]); };
   struct Range {
     uint32_t node, lo, hi, depth;
   };
-  nodes_.emplace_back();
+  // At most one node per key byte, plus the root: reserving that bound avoids regrowing (and copying) the arrays
+  // and costs nothing for the pages never touched.
+  const size_t max_nodes = pool.size() + 1;
+  nodes_.reserve(max_nodes);
+  labels_.reserve(max_nodes);
+  targets_.reserve(max_nodes);
   std::vector<Range> queue;
-  queue.push_back({0, 0, static_cast<uint32_t>(order.size()), 0});
+  queue.reserve(max_nodes);
+  nodes_.emplace_back();
+  queue.push_back({0, 0, static_cast<uint32_t>(sorted.size()), 0});
   for (size_t q = 0; q < queue.size(); ++q) {
     const Range r = queue[q];
     uint32_t lo = r.lo;
     // Keys ending here: the last duplicate (highest index among equal keys) wins, like a map insert.
     while (lo < r.hi && key_size(lo) == r.depth) {
-      nodes_[r.node].value = std::max<int32_t>(nodes_[r.node].value, static_cast<int32_t>(order[lo]));
+      nodes_[r.node].value = std::max<int32_t>(nodes_[r.node].value, static_cast<int32_t>(sorted[lo].index));
       ++lo;
     }
     // Group the rest by their byte at `depth`.
@@ -437,28 +460,26 @@ void PrefixTrie::build(const std::vector<std::string>& keys) {
   }
 }
 
+int32_t PrefixTrie::find(std::string_view key) const {
+  if (nodes_.empty()) return -1;
+  uint32_t node = 0;
+  for (const char c : key) {
+    node = child(node, static_cast<unsigned char>(c));
+    if (node == kNone) return -1;
+  }
+  return nodes_[node].value;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // UnigramModel
 
-UnigramModel::UnigramModel(const Json& j) {
-  if (!j.contains("vocab") || !j["vocab"].is_array()) throw Error("tokenizer.json: Unigram model needs a 'vocab' list");
-  const Json& vocab = j["vocab"];
-  pieces_.reserve(vocab.size());
-  scores_.reserve(vocab.size());
-  min_score_ = std::numeric_limits<double>::infinity();
-  for (const Json& entry : vocab) {
-    if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string() || !entry[1].is_number()) {
-      throw Error("tokenizer.json: Unigram vocab entries must be [piece, score], got " + entry.dump());
-    }
-    pieces_.push_back(entry[0].get<std::string>());
-    check_utf8(pieces_.back(), "tokenizer.json Unigram piece");
-    const double score = entry[1].get<double>();
-    scores_.push_back(score);
-    min_score_ = std::min(min_score_, score);
-  }
-  if (pieces_.empty()) throw Error("tokenizer.json: Unigram vocab is empty");
-  ids_.reserve(pieces_.size() * 2);
-  for (size_t i = 0; i < pieces_.size(); ++i) ids_[pieces_[i]] = static_cast<int64_t>(i);
+UnigramModel::UnigramModel(const Json& j, std::optional<UnigramVocab> vocab) {
+  if (!vocab) throw Error("tokenizer.json: Unigram model needs a 'vocab' list");
+  if (vocab->pieces.empty()) throw Error("tokenizer.json: Unigram vocab is empty");
+  pieces_ = std::move(vocab->pieces);
+  scores_ = std::move(vocab->scores);
+  min_score_ = *std::min_element(scores_.begin(), scores_.end());
+  for (const std::string& piece : pieces_) check_utf8(piece, "tokenizer.json Unigram piece");
   if (j.contains("unk_id") && !j["unk_id"].is_null()) {
     const int64_t unk = j["unk_id"].get<int64_t>();
     if (unk < 0 || unk >= static_cast<int64_t>(pieces_.size())) {
@@ -471,8 +492,7 @@ UnigramModel::UnigramModel(const Json& j) {
 }
 
 int64_t UnigramModel::token_to_id(std::string_view token) const {
-  const auto it = ids_.find(token);
-  return it == ids_.end() ? -1 : it->second;
+  return trie_.find(token);
 }
 
 const std::string* UnigramModel::id_to_token(int64_t id) const {

@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -44,27 +43,14 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j);
 class PrefixTrie {
  public:
   void build(const std::vector<std::string>& keys);  // value of key i is i (later duplicates win)
+  int32_t find(std::string_view key) const;          // the value of exactly `key`; -1 when absent
   // Calls f(length, value) for every key that is a prefix of s, shortest first.
   template <typename F>
   void common_prefixes(std::string_view s, F&& f) const {
     uint32_t node = 0;
     for (size_t i = 0; i < s.size(); ++i) {
-      const Node& nd = nodes_[node];
-      const auto b = static_cast<unsigned char>(s[i]);
-      uint32_t child = kNone;
-      if (nd.dense != kNone) {
-        child = dense_[nd.dense * 256 + b];
-      } else {
-        for (uint32_t e = nd.first; e < nd.first + nd.count; ++e) {
-          if (labels_[e] == b) {
-            child = targets_[e];
-            break;
-          }
-          if (labels_[e] > b) break;
-        }
-      }
-      if (child == kNone) return;
-      node = child;
+      node = child(node, static_cast<unsigned char>(s[i]));
+      if (node == kNone) return;
       if (nodes_[node].value >= 0) f(i + 1, nodes_[node].value);
     }
   }
@@ -79,6 +65,16 @@ class PrefixTrie {
   std::vector<uint8_t> labels_;
   std::vector<uint32_t> targets_;
   std::vector<uint32_t> dense_;
+
+  uint32_t child(uint32_t node, unsigned char b) const {
+    const Node& nd = nodes_[node];
+    if (nd.dense != kNone) return dense_[nd.dense * 256 + b];
+    for (uint32_t e = nd.first; e < nd.first + nd.count; ++e) {
+      if (labels_[e] == b) return targets_[e];
+      if (labels_[e] > b) break;
+    }
+    return kNone;
+  }
 };
 
 struct ModelToken {
@@ -87,10 +83,23 @@ struct ModelToken {
   uint32_t start, end;  // byte offsets in the piece
 };
 
+// The [piece, score] list of a Unigram model, in id order.
+struct UnigramVocab {
+  std::vector<std::string> pieces;
+  std::vector<double> scores;
+};
+
+// Parses the text of tokenizer.json (`path` names it in errors). The Unigram list at model.vocab is streamed into
+// `vocab` and left out of the returned tree: 250k [piece, score] pairs as tree nodes were most of google/rembert's
+// load time. `vocab` stays unset when there is no such list.
+nlohmann::json parse_tokenizer_json(std::string_view text, const std::string& path,
+                                    std::optional<UnigramVocab>& vocab);
+
 // tokenizers' Unigram model (encode_optimized Viterbi, fused unknowns, byte fallback).
 class UnigramModel {
  public:
-  explicit UnigramModel(const nlohmann::json& model_json);
+  // `model_json` gives unk_id and byte_fallback; its vocab list arrives separately (see parse_tokenizer_json).
+  UnigramModel(const nlohmann::json& model_json, std::optional<UnigramVocab> vocab);
   UnigramModel(const UnigramModel&) = delete;
   UnigramModel& operator=(const UnigramModel&) = delete;
   void tokenize(std::string_view piece, std::vector<ModelToken>& out) const;
@@ -107,7 +116,6 @@ class UnigramModel {
   std::optional<int64_t> unk_id_;
   bool byte_fallback_ = false;
   double min_score_ = 0.0;
-  std::unordered_map<std::string_view, int64_t> ids_;  // views into pieces_
 };
 
 }  // namespace rembert::tok

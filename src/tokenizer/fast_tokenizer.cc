@@ -7,6 +7,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "rembert/error.h"
 #include "rembert/tokenizer.h"
 #include "tokenizer/fast_components.h"
@@ -202,16 +203,11 @@ class FastTokenizer : public Tokenizer {
   explicit FastTokenizer(const std::string& dir) {
     const std::string path = dir + "/tokenizer.json";
     if (!tok::file_exists(path)) throw Error(dir + ": tokenizer.json not found");
-    Json j;
-    try {
-      const std::string text = tok::read_file(path);
-      j = Json::parse(text);
-    } catch (const Json::exception& e) {
-      throw Error(path + ": invalid JSON: " + e.what());
-    }
+    std::optional<tok::UnigramVocab> vocab;
+    const Json j = tok::parse_tokenizer_json(read_file(path), path, vocab);
     if (!j.is_object()) throw Error(path + ": must hold a JSON object");
     try {
-      load(j);
+      load(j, std::move(vocab));
     } catch (const Json::exception& e) {
       throw Error(path + ": " + e.what());
     }
@@ -298,11 +294,14 @@ class FastTokenizer : public Tokenizer {
       try {
         const auto k = static_cast<size_t>(i);
         // With truncation on, tokenizers 0.23 stops tokenizing a sequence once it holds max_length tokens (whole
-        // pre-tokenized words, from the truncated side), before truncating: the results depend on it. With
-        // overflow_covers_whole_text the whole text is tokenized, so that overflowing windows cover all of it.
+        // pre-tokenized words, from the truncated side), before truncating: the results depend on it. It does so
+        // for the second text always, for the first one unless the strategy is only_second (visible when the
+        // special tokens fill max_length and both texts overflow whole). With overflow_covers_whole_text the whole
+        // text is tokenized, so that overflowing windows cover all of it.
         const bool whole = o.return_overflowing_tokens && o.overflow_covers_whole_text;
         const size_t cap = truncate && !whole ? static_cast<size_t>(*s.max_length) : kNoCap;
-        RawEncoding a = encode_sequence(texts[k], cap, o.truncation_side);
+        const size_t cap_a = s.truncation == Truncation::OnlySecond ? kNoCap : cap;
+        RawEncoding a = encode_sequence(texts[k], cap_a, o.truncation_side);
         RawEncoding b;
         if (pairs) b = encode_sequence((*pairs)[k], cap, o.truncation_side);
         encs[k] = post_process(std::move(a), pairs ? &b : nullptr, s, o, truncate);
@@ -375,7 +374,7 @@ class FastTokenizer : public Tokenizer {
     std::free(a);
     std::free(b);
     if (!same) {
-      const std::string bytes = tok::read_file(sp_model_file_);
+      const std::string bytes = read_file(sp_model_file_);
       std::FILE* f = std::fopen(out.c_str(), "wb");
       if (!f) throw Error("cannot write " + out);
       const size_t w = std::fwrite(bytes.data(), 1, bytes.size(), f);
@@ -386,7 +385,7 @@ class FastTokenizer : public Tokenizer {
   }
 
  private:
-  void load(const Json& j) {
+  void load(const Json& j, std::optional<tok::UnigramVocab> vocab) {
     if (!j.contains("model") || !j["model"].is_object()) throw Error("tokenizer.json has no model");
     const Json& m = j["model"];
     const std::string mtype = m.contains("type") && m["type"].is_string() ? m["type"].get<std::string>() : "";
@@ -394,7 +393,7 @@ class FastTokenizer : public Tokenizer {
       throw Error("tokenizer.json: unsupported model type '" + (mtype.empty() ? std::string("(none)") : mtype) +
                   "' (only Unigram is implemented)");
     }
-    model_ = std::make_unique<tok::UnigramModel>(m);
+    model_ = std::make_unique<tok::UnigramModel>(m, std::move(vocab));
     normalizer_ = tok::make_normalizer(j.contains("normalizer") ? j["normalizer"] : Json());
     pre_tokenizer_ = tok::make_pre_tokenizer(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : Json());
     decoder_ = tok::make_decoder(j.contains("decoder") ? j["decoder"] : Json());

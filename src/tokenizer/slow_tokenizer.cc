@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 
+#include "core/files.h"
 #include "rembert/error.h"
 #include "rembert/tokenizer.h"
 #include "tokenizer/tokenizer_internal.h"
@@ -211,7 +212,7 @@ class SlowTokenizer : public Tokenizer {
     if (!same) {
       std::string bytes;
       if (tok::file_exists(vocab_file_)) {
-        bytes = tok::read_file(vocab_file_);
+        bytes = read_file(vocab_file_);
       } else {
         bytes = sp_.serialized_model_proto();
       }

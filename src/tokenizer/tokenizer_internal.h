@@ -43,6 +43,5 @@ Strategy resolve_strategy(const EncodeOptions& o, const Tokenizer& t);
 void check_batch_pairs(const std::vector<std::string>& texts, const std::vector<std::string>* pairs);
 
 bool file_exists(const std::string& path);
-std::string read_file(const std::string& path);
 
 }  // namespace rembert::tok
