@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +17,7 @@
 namespace {
 
 using rembert::testing::error_message;
+using rembert::testing::read_file;
 
 using rembert::Error;
 using rembert::RemBertConfig;
@@ -29,13 +29,6 @@ const std::vector<std::string> kFixtureModels = {
 
 std::string fixture_config_path(const std::string& model) {
   return std::string(REMBERT_FIXTURES_DIR) + "/models/" + model + "/config.json";
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 RemBertConfig parse(const std::string& text) { return RemBertConfig::from_json_string(text, "test.json"); }
@@ -268,14 +261,14 @@ TEST(ConfigFixtures, WrittenJsonEqualsSavePretrainedOutput) {
     SCOPED_TRACE(model);
     const std::string path = fixture_config_path(model);
     const std::string written = RemBertConfig::from_json_file(path).to_json_string();
-    EXPECT_EQ(Json::parse(written), Json::parse(read_text(path)));
+    EXPECT_EQ(Json::parse(written), Json::parse(read_file(path)));
   }
 }
 
 // Same layout as json.dumps(indent=2, sort_keys=True) + "\n": for base the text matches byte for byte.
 TEST(ConfigFixtures, BaseWrittenTextMatchesFile) {
   const std::string path = fixture_config_path("base");
-  std::string expected = read_text(path);
+  std::string expected = read_file(path);
   if (expected.empty() || expected.back() != '\n') expected += '\n';  // the file may lack the final newline
   EXPECT_EQ(RemBertConfig::from_json_file(path).to_json_string(), expected);
 }
@@ -297,7 +290,7 @@ TEST(ConfigFixtures, GoogleRembertConfig) {
   EXPECT_TRUE(c.extra_json.empty());
   // The hub file writes dropout as integer 0; it comes back as 0.0, the same JSON number.
   EXPECT_EQ(Json::parse(c.to_json_string()),
-            Json::parse(read_text(std::string(REMBERT_SOURCE_DIR) + "/configs/google-rembert.json")));
+            Json::parse(read_file(std::string(REMBERT_SOURCE_DIR) + "/configs/google-rembert.json")));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "hub/sha256.h"
@@ -30,17 +29,11 @@ namespace {
 
 using testing::error_message;
 using testing::fixture_path;
+using testing::read_file;
 
 const char* const kGoodToken = "hf_test_good_token";
 const char* const kCommitA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1";
 const char* const kCommitB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool is_lfs(const std::string& name) {
   auto ends = [&](const std::string& suffix) {

@@ -6,9 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "rembert/error.h"
 #include "test_util.h"
@@ -18,23 +16,12 @@ namespace {
 
 using testing::error_message;
 using testing::raw_bytes;
+using testing::read_file;
+using testing::write_file;
 
 namespace fs = std::filesystem;
 
 const std::string kModels = std::string(REMBERT_FIXTURES_DIR) + "/models";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
 
 // Runs `f`, which must throw rembert::Error, and returns the message.
 // An 8-byte little-endian length (by default the header's), the header, then `data`.

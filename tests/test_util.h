@@ -71,6 +71,12 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+inline void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
 struct RunResult {
   int exit_code = -1;
   std::string out;     // stdout

@@ -8,11 +8,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,17 +23,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string read(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void write(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
+using testing::read_file;
+using testing::write_file;
 
 std::string fixture_dir() { return testing::fixture_path("tokenizer"); }
 
@@ -54,7 +43,7 @@ std::string temp_dir_with(const std::vector<std::string>& files) {
   char tmpl[] = "/tmp/rembert_tok_XXXXXX";
   const char* dir = ::mkdtemp(tmpl);
   if (!dir) throw Error("mkdtemp failed");
-  for (const auto& f : files) write(std::string(dir) + "/" + f, read(fixture_dir() + "/" + f));
+  for (const auto& f : files) write_file(std::string(dir) + "/" + f, read_file(fixture_dir() + "/" + f));
   return dir;
 }
 
@@ -76,7 +65,7 @@ void expect_fast(const Encoding& e, const Json& want) {
 // --- Hugging Face tokenizers' own outputs --------------------------------------------------------------------
 
 TEST(TokenizerReference, AwkwardInputsMatchHuggingFace) {
-  const Json j = Json::parse(read(testing::fixture_path("tokenizer_extra/fast_awkward_inputs.json")));
+  const Json j = Json::parse(read_file(testing::fixture_path("tokenizer_extra/fast_awkward_inputs.json")));
   size_t n = 0;
   for (const Json& c : j["cases"]) {
     const std::string text = c["text"].get<std::string>();
@@ -95,7 +84,7 @@ TEST(TokenizerReference, AwkwardInputsMatchHuggingFace) {
 TEST(TokenizerReference, GeneralComponentsMatchHuggingFace) {
   const auto tok = load_tokenizer(testing::fixture_path("tokenizer_extra/general"));
   ASSERT_TRUE(tok->is_fast());
-  const Json j = Json::parse(read(testing::fixture_path("tokenizer_extra/general_cases.json")));
+  const Json j = Json::parse(read_file(testing::fixture_path("tokenizer_extra/general_cases.json")));
   for (const Json& c : j["cases"]) {
     SCOPED_TRACE(c["text"].dump());
     const std::string text = c["text"].get<std::string>();
@@ -117,7 +106,7 @@ TEST(TokenizerReference, GeneralComponentsMatchHuggingFace) {
 TEST(TokenizerReference, TruncationAndOverflowMatchHuggingFace) {
   // Every window and padding of 122 truncation/stride/overflow/padding combinations (random, plus the ones where
   // the special tokens fill max_length), as tokenizers 0.23 returned them; its errors must be errors here too.
-  const Json j = Json::parse(read(testing::fixture_path("tokenizer_extra/truncation_cases.json")));
+  const Json j = Json::parse(read_file(testing::fixture_path("tokenizer_extra/truncation_cases.json")));
   const std::map<std::string, Truncation> strategies = {{"LongestFirst", Truncation::LongestFirst},
                                                         {"OnlyFirst", Truncation::OnlyFirst},
                                                         {"OnlySecond", Truncation::OnlySecond}};
@@ -258,7 +247,7 @@ TEST(TokenizerBadInput, DecodeOfUnknownIds) {
 
 TEST(TokenizerConfig, UnknownSpecialTokenNamesAreIgnoredAndNewTokensAdded) {
   const std::string dir = temp_dir_with({"sentencepiece.model", "tokenizer.json"});
-  write(dir + "/tokenizer_config.json",
+  write_file(dir + "/tokenizer_config.json",
         R"({"foo_token": "[FOO]", "mask_token": "<newmask>", "additional_special_tokens": ["<extra>"],
             "model_max_length": 16, "clean_up_tokenization_spaces": true, "tokenizer_class": "RemBertTokenizer"})");
   for (const auto kind : {TokenizerKind::Slow, TokenizerKind::Fast}) {
@@ -297,7 +286,7 @@ TEST(TokenizerConfig, OnlyTokenizerFilesAndLoaderChoice) {
 }
 
 TEST(TokenizerConfig, UnknownComponentTypesAreNamed) {
-  const Json base = Json::parse(read(fixture_dir() + "/tokenizer.json"));
+  const Json base = Json::parse(read_file(fixture_dir() + "/tokenizer.json"));
   const std::vector<std::pair<std::string, std::string>> edits = {
       {"/normalizer/normalizers/0/type", "Frobnicate"}, {"/pre_tokenizer/type", "ByteLevel"},
       {"/model/type", "BPE"}, {"/decoder/type", "Mystery"}, {"/post_processor/type", "RobertaProcessing"}};
@@ -305,7 +294,7 @@ TEST(TokenizerConfig, UnknownComponentTypesAreNamed) {
     Json j = base;
     j[Json::json_pointer(ptr)] = value;
     const std::string dir = temp_dir_with({});
-    write(dir + "/tokenizer.json", j.dump());
+    write_file(dir + "/tokenizer.json", j.dump());
     try {
       load_tokenizer(dir);
       ADD_FAILURE() << "no error for " << value;
@@ -314,7 +303,7 @@ TEST(TokenizerConfig, UnknownComponentTypesAreNamed) {
     }
   }
   const std::string dir = temp_dir_with({});
-  write(dir + "/tokenizer.json", "{not json");
+  write_file(dir + "/tokenizer.json", "{not json");
   EXPECT_THROW(load_tokenizer(dir), Error);
 }
 
@@ -352,7 +341,7 @@ TEST(TokenizerHelpers, SaveVocabularyCopiesTheModel) {
     const auto paths = t->save_vocabulary(dir, t->is_fast() ? "f" : "");
     ASSERT_EQ(paths.size(), 1u);
     EXPECT_EQ(paths[0], dir + (t->is_fast() ? "/f-sentencepiece.model" : "/sentencepiece.model"));
-    EXPECT_EQ(read(paths[0]), read(fixture_dir() + "/sentencepiece.model"));
+    EXPECT_EQ(read_file(paths[0]), read_file(fixture_dir() + "/sentencepiece.model"));
   }
   EXPECT_THROW(slow().save_vocabulary(dir + "/sentencepiece.model"), Error);
 }
@@ -485,7 +474,7 @@ TEST(TokenizerEncode, BatchIsThreadSafeAndOrdered) {
 // A minimal tokenizer.json around the given model.vocab text, in a fresh folder.
 std::string unigram_dir(const std::string& vocab_json, const std::string& extra_root_keys = "") {
   const std::string dir = temp_dir_with({});
-  write(dir + "/tokenizer.json", R"({"version": "1.0", )" + extra_root_keys + R"( "added_tokens": [],
+  write_file(dir + "/tokenizer.json", R"({"version": "1.0", )" + extra_root_keys + R"( "added_tokens": [],
     "normalizer": null, "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
     "split": true}, "post_processor": null, "decoder": null,
     "model": {"type": "Unigram", "unk_id": 0, "vocab": )" + vocab_json + R"(, "byte_fallback": false}})");
