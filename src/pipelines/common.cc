@@ -10,6 +10,15 @@
 
 namespace rembert::pipelines {
 
+ForwardInputs inputs_of(const Encoding& enc) {
+  const auto S = static_cast<int64_t>(enc.input_ids.size());
+  ForwardInputs in;
+  in.input_ids = Tensor::from_i64({1, S}, enc.input_ids);
+  in.token_type_ids = Tensor::from_i64({1, S}, enc.token_type_ids);
+  in.attention_mask = Tensor::from_i64({1, S}, enc.attention_mask);
+  return in;
+}
+
 std::string json_number(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";

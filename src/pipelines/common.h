@@ -1,11 +1,18 @@
-// Helpers shared by the pipelines: JSON numbers as Python prints them, float32 softmax as numpy/torch compute it.
+// Helpers shared by the pipelines: model inputs from an encoding, JSON numbers as Python prints them, float32
+// softmax as numpy/torch compute it.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "rembert/model.h"
+#include "rembert/tokenizer.h"
+
 namespace rembert::pipelines {
+
+// The model inputs of one encoded text (a batch of one): input_ids, token_type_ids and attention_mask, [1, S].
+ForwardInputs inputs_of(const Encoding& enc);
 
 // A double as Python's json.dumps writes it (repr: the shortest string that round-trips; exponent form below 1e-4
 // and from 1e16; NaN / Infinity / -Infinity).

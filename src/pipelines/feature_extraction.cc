@@ -20,10 +20,7 @@ Tensor feature_extraction(const PipelineModel& pm, const std::string& text, cons
   if (options.truncation) eo.truncation = Truncation::LongestFirst;
   const Encoding enc = pm.tokenizer->encode(text, nullptr, eo);
   const auto S = static_cast<int64_t>(enc.input_ids.size());
-  ForwardInputs in;
-  in.input_ids = Tensor::from_i64({1, S}, enc.input_ids);
-  in.token_type_ids = Tensor::from_i64({1, S}, enc.token_type_ids);
-  in.attention_mask = Tensor::from_i64({1, S}, enc.attention_mask);
+  ForwardInputs in = pipelines::inputs_of(enc);
   ForwardOutputs out = pm.model->forward(in);
   // model_outputs[0]: last_hidden_state for RemBertModel, the first output (logits) for the heads, as transformers.
   Tensor features = out.last_hidden_state.defined() ? out.last_hidden_state : out.logits;

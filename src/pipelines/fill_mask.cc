@@ -63,11 +63,7 @@ std::vector<std::vector<FillMaskPrediction>> fill_mask(const PipelineModel& pm, 
     throw Error("fill-mask: no mask_token (" + tok.special_tokens().mask + ") found on the input");
   }
 
-  ForwardInputs in;
-  const auto S = static_cast<int64_t>(enc.input_ids.size());
-  in.input_ids = Tensor::from_i64({1, S}, enc.input_ids);
-  in.token_type_ids = Tensor::from_i64({1, S}, enc.token_type_ids);
-  in.attention_mask = Tensor::from_i64({1, S}, enc.attention_mask);
+  ForwardInputs in = pipelines::inputs_of(enc);
   in.logits_rows = mask_rows;  // the vocabulary projection only where it is needed
   const Tensor logits = pm.model->forward(in).logits;  // [masks, V]
   const int64_t V = logits.dim(1);

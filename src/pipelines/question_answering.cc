@@ -224,10 +224,7 @@ std::vector<Answer> question_answering(const PipelineModel& pm, const std::strin
                   " tokens is longer than the model's max_position_embeddings (" +
                   std::to_string(config.max_position_embeddings) + "); pass a smaller max_seq_len");
     }
-    ForwardInputs in;
-    in.input_ids = Tensor::from_i64({1, S}, window.input_ids);
-    in.token_type_ids = Tensor::from_i64({1, S}, window.token_type_ids);
-    in.attention_mask = Tensor::from_i64({1, S}, window.attention_mask);
+    ForwardInputs in = pipelines::inputs_of(window);
     const ForwardOutputs out = model.forward(in);
     const std::vector<float> start_logits = out.start_logits.to_f32_vector();
     const std::vector<float> end_logits = out.end_logits.to_f32_vector();

@@ -43,11 +43,7 @@ std::vector<LabelScore> text_classification(const PipelineModel& pm, const std::
   eo.max_length = options.max_length;
   if (options.truncation) eo.truncation = Truncation::LongestFirst;
   const Encoding enc = pm.tokenizer->encode(text, text_pair, eo);
-  const auto S = static_cast<int64_t>(enc.input_ids.size());
-  ForwardInputs in;
-  in.input_ids = Tensor::from_i64({1, S}, enc.input_ids);
-  in.token_type_ids = Tensor::from_i64({1, S}, enc.token_type_ids);
-  in.attention_mask = Tensor::from_i64({1, S}, enc.attention_mask);
+  ForwardInputs in = pipelines::inputs_of(enc);
   const Tensor logits = pm.model->forward(in).logits;
   const int64_t L = logits.dim(1);
   const float* x = logits.data<float>();

@@ -382,10 +382,7 @@ std::vector<TokenEntity> token_classification(const PipelineModel& pm, const std
                   std::to_string(config.max_position_embeddings) +
                   "); set model_max_length in tokenizer_config.json to truncate (and use stride to cover it all)");
     }
-    ForwardInputs in;
-    in.input_ids = Tensor::from_i64({1, S}, enc.input_ids);
-    in.token_type_ids = Tensor::from_i64({1, S}, enc.token_type_ids);
-    in.attention_mask = Tensor::from_i64({1, S}, enc.attention_mask);
+    ForwardInputs in = pipelines::inputs_of(enc);
     const Tensor logits = model.forward(in).logits;  // [1, S, labels]
     const int64_t L = logits.dim(2);
     const float* x = logits.data<float>();
