@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "tokenizer_choice.h"
 #include "rembert/error.h"
 #include "rembert/tokenizer.h"
 
@@ -13,17 +14,17 @@ namespace {
 
 struct DecodeCliOptions {
   std::string model_dir;
-  bool slow = false, fast = false, skip_special_tokens = false, clean_up = false, no_clean_up = false;
+  TokenizerChoice tokenizer;
+  bool skip_special_tokens = false, clean_up = false, no_clean_up = false;
   std::vector<int64_t> ids;
 };
 
 void run_decode(const DecodeCliOptions& o) {
-  if (o.slow && o.fast) throw Error("--slow and --fast are exclusive");
+  const TokenizerKind kind = o.tokenizer.kind();
   if (o.clean_up && o.no_clean_up) {
     throw Error("--clean-up-tokenization-spaces and --no-clean-up-tokenization-spaces are exclusive");
   }
-  auto tok = load_tokenizer(o.model_dir, o.slow ? TokenizerKind::Slow : o.fast ? TokenizerKind::Fast
-                                                                                : TokenizerKind::Auto);
+  auto tok = load_tokenizer(o.model_dir, kind);
   DecodeOptions d;
   d.skip_special_tokens = o.skip_special_tokens;
   if (o.clean_up) d.clean_up_tokenization_spaces = true;
@@ -38,8 +39,7 @@ Command add_decode_command(CLI::App& app) {
   auto o = std::make_shared<DecodeCliOptions>();
   CLI::App* cmd = app.add_subcommand("decode", "Decode token ids to text with a model folder's tokenizer");
   cmd->add_option("--model", o->model_dir, "Folder with tokenizer.json and/or sentencepiece.model")->required();
-  cmd->add_flag("--slow", o->slow, "Use the slow tokenizer (sentencepiece.model)");
-  cmd->add_flag("--fast", o->fast, "Use the fast tokenizer (tokenizer.json)");
+  add_tokenizer_choice(cmd, o->tokenizer);
   cmd->add_flag("--skip-special-tokens", o->skip_special_tokens, "skip_special_tokens=True");
   cmd->add_flag("--clean-up-tokenization-spaces", o->clean_up,
                 "clean_up_tokenization_spaces=True (default: tokenizer_config.json's value)");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "tokenizer_choice.h"
 #include "rembert/error.h"
 #include "rembert/tokenizer.h"
 
@@ -15,7 +16,7 @@ namespace {
 
 struct TokenizeOptions {
   std::string model_dir;
-  bool slow = false, fast = false;
+  TokenizerChoice tokenizer;
   std::vector<std::string> texts, pairs;
   int64_t max_length = -1, stride = 0, pad_to_multiple_of = 0;
   std::string truncation, padding, padding_side = "right", truncation_side = "right";
@@ -48,14 +49,13 @@ nlohmann::json encoding_json(const Encoding& e, bool fast, bool overflow) {
 }
 
 void run_tokenize(const TokenizeOptions& o) {
-  if (o.slow && o.fast) throw Error("--slow and --fast are exclusive");
+  const TokenizerKind kind = o.tokenizer.kind();
   if (o.texts.empty()) throw Error("give at least one TEXT");
   if (!o.pairs.empty() && o.pairs.size() != o.texts.size()) {
     throw Error("--pair must be given once per TEXT (" + std::to_string(o.texts.size()) + " texts, " +
                 std::to_string(o.pairs.size()) + " pairs)");
   }
-  auto tok = load_tokenizer(o.model_dir, o.slow ? TokenizerKind::Slow : o.fast ? TokenizerKind::Fast
-                                                                                : TokenizerKind::Auto);
+  auto tok = load_tokenizer(o.model_dir, kind);
   EncodeOptions eo;
   eo.add_special_tokens = !o.no_special_tokens;
   if (!o.padding.empty()) eo.padding = padding_from_name(o.padding);
@@ -90,8 +90,7 @@ Command add_tokenize_command(CLI::App& app) {
   auto o = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Encode texts with a model folder's tokenizer and print JSON");
   cmd->add_option("--model", o->model_dir, "Folder with tokenizer.json and/or sentencepiece.model")->required();
-  cmd->add_flag("--slow", o->slow, "Use the slow tokenizer (sentencepiece.model)");
-  cmd->add_flag("--fast", o->fast, "Use the fast tokenizer (tokenizer.json)");
+  add_tokenizer_choice(cmd, o->tokenizer);
   cmd->add_option("--pair", o->pairs, "Second text of a pair; once per TEXT")->allow_extra_args(false);
   cmd->add_option("--max-length", o->max_length, "max_length (counts the special tokens)");
   cmd->add_option("--truncation", o->truncation, "longest_first, only_first, only_second or do_not_truncate");

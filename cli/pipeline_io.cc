@@ -16,8 +16,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_flag("--offline", o.offline, "Use the Hugging Face cache only (also HF_HUB_OFFLINE=1)");
   cmd->add_option("--dtype", o.dtype, "Weight precision: auto, float32, float16, bfloat16")->capture_default_str();
   cmd->add_option("--threads", o.threads, "Threads (default: all cores)");
-  cmd->add_flag("--slow", o.slow, "Use the SentencePiece tokenizer (RemBertTokenizer)");
-  cmd->add_flag("--fast", o.fast, "Use tokenizer.json (RemBertTokenizerFast)");
+  add_tokenizer_choice(cmd, o.tokenizer);
 }
 
 void print_warnings(const std::vector<std::string>& warnings) {
@@ -25,7 +24,7 @@ void print_warnings(const std::vector<std::string>& warnings) {
 }
 
 PipelineModel load_for_pipeline(const ModelOptions& o, HeadType head) {
-  if (o.slow && o.fast) throw Error("--slow and --fast exclude each other");
+  const TokenizerKind tokenizer = o.tokenizer.kind();
   set_num_threads(o.threads);
   HubOptions hub;
   hub.revision = o.revision;
@@ -33,8 +32,7 @@ PipelineModel load_for_pipeline(const ModelOptions& o, HeadType head) {
   const std::string dir = resolve_model_for_task(o.model, hub);
   LoadOptions load;
   load.dtype = weight_dtype_from_name(o.dtype);
-  PipelineModel pm = load_pipeline_model(dir, head, load,
-                                         o.slow ? TokenizerKind::Slow : o.fast ? TokenizerKind::Fast : TokenizerKind::Auto);
+  PipelineModel pm = load_pipeline_model(dir, head, load, tokenizer);
   print_warnings(pm.warnings);
   return pm;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rembert/pipelines.h"
+#include "tokenizer_choice.h"
 
 namespace rembert::cli {
 
@@ -18,7 +19,7 @@ struct ModelOptions {
   bool offline = false;
   std::string dtype = "float32";
   int threads = 0;
-  bool slow = false, fast = false;
+  TokenizerChoice tokenizer;
 };
 
 // Registers --model, --revision, --offline, --dtype, --threads, --slow, --fast.
