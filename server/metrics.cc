@@ -87,45 +87,38 @@ void Metrics::add_input_tokens(int64_t tokens) {
 std::string Metrics::render(size_t queue_size, int64_t in_flight) const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
-  out += "# HELP rembert_requests_total HTTP requests answered, by route and status.\n";
-  out += "# TYPE rembert_requests_total counter\n";
+  // A metric family's two comment lines, then (for the one-number families) its sample.
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto number = [&](const char* name, const char* type, const char* help, int64_t value) {
+    family(name, type, help);
+    out += std::string(name) + " " + std::to_string(value) + "\n";
+  };
+  family("rembert_requests_total", "counter", "HTTP requests answered, by route and status.");
   for (const auto& [key, count] : requests_) {
     out += "rembert_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"} " +
            std::to_string(count) + "\n";
   }
-  out += "# HELP rembert_request_duration_seconds End-to-end request latency, by route.\n";
-  out += "# TYPE rembert_request_duration_seconds histogram\n";
+  family("rembert_request_duration_seconds", "histogram", "End-to-end request latency, by route.");
   for (const auto& [route, h] : request_duration_) h.render(out, "rembert_request_duration_seconds", "route=\"" + route + "\"");
-  out += "# HELP rembert_queue_size Sequences and jobs waiting for the model.\n";
-  out += "# TYPE rembert_queue_size gauge\n";
-  out += "rembert_queue_size " + std::to_string(queue_size) + "\n";
-  out += "# HELP rembert_in_flight_requests Inference requests being handled (the --max-concurrent-requests limit).\n";
-  out += "# TYPE rembert_in_flight_requests gauge\n";
-  out += "rembert_in_flight_requests " + std::to_string(in_flight) + "\n";
-  out += "# HELP rembert_queue_wait_seconds Time a sequence waited in the queue before its batch ran.\n";
-  out += "# TYPE rembert_queue_wait_seconds histogram\n";
+  number("rembert_queue_size", "gauge", "Sequences and jobs waiting for the model.", static_cast<int64_t>(queue_size));
+  number("rembert_in_flight_requests", "gauge",
+         "Inference requests being handled (the --max-concurrent-requests limit).", in_flight);
+  family("rembert_queue_wait_seconds", "histogram", "Time a sequence waited in the queue before its batch ran.");
   queue_wait_.render(out, "rembert_queue_wait_seconds", "");
-  out += "# HELP rembert_batches_total Forward passes run by the batcher.\n";
-  out += "# TYPE rembert_batches_total counter\n";
-  out += "rembert_batches_total " + std::to_string(batches_) + "\n";
-  out += "# HELP rembert_batch_size Sequences per forward pass.\n";
-  out += "# TYPE rembert_batch_size histogram\n";
+  number("rembert_batches_total", "counter", "Forward passes run by the batcher.", static_cast<int64_t>(batches_));
+  family("rembert_batch_size", "histogram", "Sequences per forward pass.");
   batch_size_.render(out, "rembert_batch_size", "");
-  out += "# HELP rembert_batch_tokens Real (unpadded) tokens per forward pass.\n";
-  out += "# TYPE rembert_batch_tokens histogram\n";
+  family("rembert_batch_tokens", "histogram", "Real (unpadded) tokens per forward pass.");
   batch_tokens_.render(out, "rembert_batch_tokens", "");
-  out += "# HELP rembert_batch_duration_seconds Compute time of one forward pass of the batcher.\n";
-  out += "# TYPE rembert_batch_duration_seconds histogram\n";
+  family("rembert_batch_duration_seconds", "histogram", "Compute time of one forward pass of the batcher.");
   batch_duration_.render(out, "rembert_batch_duration_seconds", "");
-  out += "# HELP rembert_batch_tokens_total Real tokens run through batched forward passes.\n";
-  out += "# TYPE rembert_batch_tokens_total counter\n";
-  out += "rembert_batch_tokens_total " + std::to_string(batch_real_tokens_) + "\n";
-  out += "# HELP rembert_batch_padded_tokens_total Batch size times longest sequence, summed (the padded shape).\n";
-  out += "# TYPE rembert_batch_padded_tokens_total counter\n";
-  out += "rembert_batch_padded_tokens_total " + std::to_string(batch_padded_tokens_) + "\n";
-  out += "# HELP rembert_input_tokens_total Tokens of validated inputs, all routes.\n";
-  out += "# TYPE rembert_input_tokens_total counter\n";
-  out += "rembert_input_tokens_total " + std::to_string(input_tokens_) + "\n";
+  number("rembert_batch_tokens_total", "counter", "Real tokens run through batched forward passes.",
+         batch_real_tokens_);
+  number("rembert_batch_padded_tokens_total", "counter",
+         "Batch size times longest sequence, summed (the padded shape).", batch_padded_tokens_);
+  number("rembert_input_tokens_total", "counter", "Tokens of validated inputs, all routes.", input_tokens_);
   return out;
 }
 

@@ -138,6 +138,10 @@ class App {
   std::vector<Sequence> run_sequences(std::vector<Sequence> sequences);
   // Runs `job` alone on the model worker and waits for it; rethrows what it threw.
   void run_solo(const std::function<void()>& job);
+  // Runs `result_json` on each input in one solo job and answers with the results: the one value when the request
+  // sent a single input, else a list.
+  template <class Input, class F>
+  void respond_each(const std::vector<Input>& inputs, bool single, httplib::Response& res, F&& result_json);
 
   void handle_info(const httplib::Request&, httplib::Response& res);
   void handle_embed(const httplib::Request& req, httplib::Response& res);
@@ -829,11 +833,19 @@ std::vector<std::string> texts_of(const json& body, bool& single) {
   return texts;
 }
 
-std::string join_results(const std::vector<std::string>& results, bool single) {
-  if (single) return results.at(0);
-  std::string out = "[";
-  for (size_t i = 0; i < results.size(); ++i) out += (i ? ", " : "") + results[i];
-  return out + "]";
+template <class Input, class F>
+void App::respond_each(const std::vector<Input>& inputs, bool single, httplib::Response& res, F&& result_json) {
+  std::vector<std::string> results;
+  run_solo([&] {
+    for (const Input& input : inputs) results.push_back(result_json(input));
+  });
+  if (single) {
+    res.set_content(results.at(0), "application/json");
+    return;
+  }
+  std::string list = "[";
+  for (size_t i = 0; i < results.size(); ++i) list += (i ? ", " : "") + results[i];
+  res.set_content(list + "]", "application/json");
 }
 
 void App::handle_fill_mask(const httplib::Request& req, httplib::Response& res) {
@@ -853,11 +865,7 @@ void App::handle_fill_mask(const httplib::Request& req, httplib::Response& res) 
     options.targets = *t;
   }
   for (const std::string& text : texts) encode(text, nullptr, false, Side::Right);  // length and tokenizer checks
-  std::vector<std::string> results;
-  run_solo([&] {
-    for (const std::string& text : texts) results.push_back(to_json(fill_mask(pm_, text, options)));
-  });
-  res.set_content(join_results(results, single), "application/json");
+  respond_each(texts, single, res, [&](const std::string& text) { return to_json(fill_mask(pm_, text, options)); });
 }
 
 void App::handle_token_classification(const httplib::Request& req, httplib::Response& res) {
@@ -877,11 +885,8 @@ void App::handle_token_classification(const httplib::Request& req, httplib::Resp
   if (options.stride == 0) {
     for (const std::string& text : texts) encode(text, nullptr, false, Side::Right);
   }
-  std::vector<std::string> results;
-  run_solo([&] {
-    for (const std::string& text : texts) results.push_back(to_json(token_classification(pm_, text, options)));
-  });
-  res.set_content(join_results(results, single), "application/json");
+  respond_each(texts, single, res,
+               [&](const std::string& text) { return to_json(token_classification(pm_, text, options)); });
 }
 
 void App::handle_question_answering(const httplib::Request& req, httplib::Response& res) {
@@ -925,13 +930,9 @@ void App::handle_question_answering(const httplib::Request& req, httplib::Respon
   }
   if (!options.max_seq_len) options.max_seq_len = std::min<int64_t>(384, max_input_length_);
   if (options.doc_stride && *options.doc_stride < 0) invalid("`doc_stride` must not be negative");
-  std::vector<std::string> results;
-  run_solo([&] {
-    for (const Item& item : items) {
-      results.push_back(to_json(question_answering(pm_, item.question, item.context, options), options.top_k == 1));
-    }
+  respond_each(items, single, res, [&](const Item& item) {
+    return to_json(question_answering(pm_, item.question, item.context, options), options.top_k == 1);
   });
-  res.set_content(join_results(results, single), "application/json");
 }
 
 void App::handle_generate(const httplib::Request& req, httplib::Response& res, bool force_stream) {
