@@ -514,6 +514,8 @@ TEST(TokenizerUnigramVocab, MalformedListsAreErrorsNamingTheEntry) {
       {R"([])", "Unigram vocab is empty"},
       {R"({"<unk>": 0})", "needs a 'vocab' list"},
       {R"([["<unk>", 0], ["a", -1],])", "invalid JSON"},
+      {"[[\"<unk>\", 0], [\"a\xff\", -1]]", "invalid JSON"},       // not UTF-8
+      {R"([["<unk>", 0], ["a\ud800", -1]])", "invalid JSON"},  // a lone surrogate
   };
   for (const auto& [vocab, want] : cases) {
     const std::string msg = testing::error_message([&] { load_tokenizer(unigram_dir(vocab), TokenizerKind::Fast); });

@@ -479,7 +479,7 @@ UnigramModel::UnigramModel(const Json& j, std::optional<UnigramVocab> vocab) {
   pieces_ = std::move(vocab->pieces);
   scores_ = std::move(vocab->scores);
   min_score_ = *std::min_element(scores_.begin(), scores_.end());
-  for (const std::string& piece : pieces_) check_utf8(piece, "tokenizer.json Unigram piece");
+  // No UTF-8 check of the pieces here: the JSON parser has already refused strings that are not valid UTF-8.
   if (j.contains("unk_id") && !j["unk_id"].is_null()) {
     const int64_t unk = j["unk_id"].get<int64_t>();
     if (unk < 0 || unk >= static_cast<int64_t>(pieces_.size())) {
