@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs everything rembert.cpp needs to build and test, from Debian 12's packages.
+# Installs everything rembert.cpp needs to build and test, from Debian 12's packages (and the one npm package the
+# server tests drive the server with). Any failing step stops the script with a message naming it.
 set -euo pipefail
+trap 'echo "install-deps.sh: FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# ca-certificates: a bare Debian has no CA bundle, and npm (HTTPS) needs one.
 $SUDO apt-get install -y -qq --no-install-recommends \
   g++ cmake ninja-build pkg-config \
   libdnnl-dev \
@@ -16,11 +19,13 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libcurl4-openssl-dev \
   libcpp-httplib-dev \
   libgtest-dev libgmock-dev \
-  curl gettext
+  curl gettext ca-certificates
 
 # Node.js and npm (the machine image may already ship them from elsewhere; don't fight that install).
 command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 
 # The OpenAI client library that the server tests call /v1/embeddings with: npm, into the ignored .cache/ folder.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-npm install --prefix "$ROOT/.cache/npm" --no-audit --no-fund --silent openai@5
+npm install --prefix "$ROOT/.cache/npm" --no-audit --no-fund --loglevel=error openai@5
+test -f "$ROOT/.cache/npm/node_modules/openai/package.json"
+echo "install-deps.sh: done"

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Runs the README's set-up and test commands, exactly as the README writes them, in a freshly debootstrapped
+# Debian 12 root: what a new user on a clean machine gets. A step that only worked because this machine had
+# something installed by hand fails here.
+#
+#   scripts/fresh-root-check.sh [--block NAME]... [--bench] [--keep]
+#     The README's `setup` and `test` blocks always run, then each --block NAME in order (`sanitizer`, ...).
+#     --bench        the same as --block bench-setup --block bench-smoke: the benchmark set-up (peers: apt + npm)
+#                    and a short run of every benchmark command
+#     --keep         leave the root in place (its path is printed) instead of deleting it
+#   REMBERT_FRESH_ROOT_CACHE  where the debootstrapped base system and downloaded .debs are kept between runs
+#                             (default: .cache/fresh-root in this checkout, ignored by git)
+#   REMBERT_DEBIAN_MIRROR     Debian mirror (default http://deb.debian.org/debian)
+#
+# Needs root (debootstrap, chroot, mount). Clones the current commit (HEAD): commit what you want checked.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${REMBERT_FRESH_ROOT_CACHE:-$REPO/.cache/fresh-root}
+MIRROR=${REMBERT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+KEEP=0 BLOCKS=(setup test)
+while [ $# -gt 0 ]; do
+  case $1 in
+    --block) BLOCKS+=("$2"); shift 2 ;;
+    --bench) BLOCKS+=(bench-setup bench-smoke); shift ;;
+    --keep) KEEP=1; shift ;;
+    *) echo "usage: $0 [--block NAME]... [--bench] [--keep]" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "fresh-root-check: needs root (debootstrap, chroot, mount)" >&2; exit 2; }
+log() { echo "== fresh-root-check: $*"; }
+
+# The README's commands: the first ```sh block after the `<!-- fresh-root: NAME -->` marker.
+readme_block() {
+  awk -v name="$1" '
+    $0 ~ "<!-- fresh-root: " name " -->" { armed = 1; next }
+    armed && /^```sh/ { inside = 1; next }
+    inside && /^```/ { exit }
+    inside { print }' "$REPO/README.md"
+}
+for b in "${BLOCKS[@]}"; do
+  [ -n "$(readme_block "$b")" ] || { echo "fresh-root-check: README.md has no '<!-- fresh-root: $b -->' block" >&2; exit 2; }
+done
+if [ -n "$(git -C "$REPO" status --porcelain --untracked-files=no)" ]; then
+  log "warning: uncommitted changes are not part of the check (it clones HEAD)"
+fi
+
+command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap; }
+mkdir -p "$CACHE/debs"
+BASE=$CACHE/bookworm-minbase.tar
+if [ ! -s "$BASE" ]; then
+  log "debootstrap --variant=minbase bookworm (cached in $BASE for the next run)"
+  tmp=$(mktemp -d "$CACHE/debootstrap.XXXXXX")
+  debootstrap --variant=minbase bookworm "$tmp" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 ||
+    { tail -20 "$CACHE/debootstrap.log"; rm -rf "$tmp"; exit 1; }
+  # A Debian 12 installation gets its updates and security fixes too.
+  cat > "$tmp/etc/apt/sources.list" <<EOF
+deb $MIRROR bookworm main
+deb $MIRROR bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+EOF
+  rm -rf "$tmp/var/cache/apt/archives/"*.deb
+  tar -C "$tmp" -cf "$BASE.part" . && mv "$BASE.part" "$BASE"
+  rm -rf "$tmp"
+fi
+
+ROOT=$(mktemp -d "${TMPDIR:-/var/tmp}/rembert-fresh-root.XXXXXX")
+MOUNTS=()
+cleanup() {
+  local rc=$?
+  set +e
+  for ((k = ${#MOUNTS[@]} - 1; k >= 0; k--)); do
+    umount -R "${MOUNTS[k]}" 2>/dev/null || umount -R -l "${MOUNTS[k]}"
+  done
+  if [ $KEEP = 1 ]; then log "root kept at $ROOT"; else rm -rf --one-file-system "$ROOT"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+tar -C "$ROOT" -xf "$BASE"
+
+# What the machine needs to reach the outside as this one does: its CA certificates (a TLS-intercepting proxy's
+# CA lives in /usr/local/share/ca-certificates; the ca-certificates package folds it in when it installs), DNS,
+# and apt's proxy settings.
+mkdir -p "$ROOT/usr/local/share/ca-certificates" "$ROOT/etc/ssl/certs"
+cp -a /usr/local/share/ca-certificates/. "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null || true
+[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/"
+cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+for f in /etc/apt/apt.conf.d/*proxy*; do [ -f "$f" ] && cp "$f" "$ROOT/etc/apt/apt.conf.d/"; done
+
+for m in proc sys dev; do mkdir -p "$ROOT/$m"; done
+mount -t proc proc "$ROOT/proc"; MOUNTS+=("$ROOT/proc")
+mount -t sysfs sysfs "$ROOT/sys"; MOUNTS+=("$ROOT/sys")
+mount --rbind /dev "$ROOT/dev"; mount --make-rslave "$ROOT/dev"; MOUNTS+=("$ROOT/dev")
+# Downloaded .debs are kept between runs (they are still installed from scratch every time).
+mount --bind "$CACHE/debs" "$ROOT/var/cache/apt/archives"; MOUNTS+=("$ROOT/var/cache/apt/archives")
+
+log "cloning $(git -C "$REPO" rev-parse --short HEAD) into $ROOT/root/rembert.cpp"
+git clone -q --no-local "$REPO" "$ROOT/root/rembert.cpp"
+git -C "$ROOT/root/rembert.cpp" checkout -q --detach "$(git -C "$REPO" rev-parse HEAD)"
+
+# A clean environment, plus the machine's proxy and CA-bundle variables.
+ENV=(HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 TERM=dumb)
+for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY NODE_EXTRA_CA_CERTS SSL_CERT_FILE \
+         SSL_CERT_DIR CURL_CA_BUNDLE REQUESTS_CA_BUNDLE GIT_SSL_CAINFO PIP_CERT CI; do
+  [ -n "${!v:-}" ] && ENV+=("$v=${!v}")
+done
+in_root() {  # in_root TITLE COMMANDS: runs COMMANDS with bash -e in the root's checkout
+  log "$1"
+  printf '%s\n' "$2" | sed 's/^/    /'
+  local start=$SECONDS
+  chroot "$ROOT" /usr/bin/env -i "${ENV[@]}" /bin/bash -euo pipefail -c "cd /root/rembert.cpp && $2"
+  log "$1: done in $((SECONDS - start)) s"
+}
+
+TOTAL=$SECONDS
+for b in "${BLOCKS[@]}"; do in_root "README block '$b'" "$(readme_block "$b")"; done
+log "all passed (${BLOCKS[*]}) in $((SECONDS - TOTAL)) s"
