@@ -64,10 +64,12 @@ EOF
 fi
 
 ROOT=$(mktemp -d "${TMPDIR:-/var/tmp}/rembert-fresh-root.XXXXXX")
-MOUNTS=()
+MOUNTS=() CHILD=
 cleanup() {
   local rc=$?
   set +e
+  # Whatever still runs in the root goes first (its own process group), then the mounts, then the root.
+  if [ -n "$CHILD" ]; then kill -TERM -- "-$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null; fi
   for ((k = ${#MOUNTS[@]} - 1; k >= 0; k--)); do
     umount -R "${MOUNTS[k]}" 2>/dev/null || umount -R -l "${MOUNTS[k]}"
   done
@@ -109,7 +111,12 @@ in_root() {  # in_root TITLE COMMANDS: runs COMMANDS with bash -e in the root's 
   log "$1"
   printf '%s\n' "$2" | sed 's/^/    /'
   local start=$SECONDS
-  chroot "$ROOT" /usr/bin/env -i "${ENV[@]}" /bin/bash -euo pipefail -c "cd /root/rembert.cpp && $2"
+  # In the background, in a process group of its own, so that a signal reaches the traps at once (bash runs a trap
+  # only after the foreground command ends) and the cleanup can stop everything the commands started.
+  setsid chroot "$ROOT" /usr/bin/env -i "${ENV[@]}" /bin/bash -euo pipefail -c "cd /root/rembert.cpp && $2" &
+  CHILD=$!
+  wait "$CHILD"
+  CHILD=
   log "$1: done in $((SECONDS - start)) s"
 }
 
