@@ -77,6 +77,12 @@ Scratch& scratch() {
   return s;
 }
 
+// Round to nearest even for |v| < 2^22, without a libm call (baseline x86-64 has no roundps), so loops vectorize.
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;
+}
+
 template <class T>
 T* grown(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -328,10 +334,10 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
         }
         const float scale = hi > lo ? (hi - lo) / qmax : 1.0f;
         const float inv = 1.0f / scale;
-        const float zero = std::clamp(std::nearbyint(-lo * inv), 0.0f, qmax);
+        const float zero = std::clamp(round_even(-lo * inv), 0.0f, qmax);
         uint8_t* qr = q + r * k;
         for (int64_t i = 0; i < k; ++i) {
-          qr[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(row[i] * inv) + zero, 0.0f, qmax));
+          qr[i] = static_cast<uint8_t>(std::clamp(round_even(row[i] * inv) + zero, 0.0f, qmax));
         }
         rs[r] = scale;
         rz[r] = static_cast<int32_t>(zero);
