@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <set>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <omp.h>
 
 #include "core/random.h"
@@ -96,6 +99,24 @@ std::string join_quoted(const std::vector<std::string>& names) {
   return s + "]";
 }
 
+// Matmul weights stay as stored (no copy of a mapped checkpoint): packing widens or rounds them once. Only float16
+// storage is rounded here, and F64 is converted.
+Tensor bind_matmul_weight(const Tensor& t, DType weight_dtype) {
+  if (weight_dtype == DType::F16 || t.dtype() == DType::F64) return t.cast_float(weight_dtype);
+  return t;
+}
+
+// A weight read from a memory-mapped checkpoint is not needed once packed: hand its pages back to the page cache so
+// the process does not hold the file and the packed copy at once. MADV_PAGEOUT never changes the contents (unlike
+// MADV_DONTNEED on anonymous memory), so it is harmless on any read-only buffer; errors (old kernels) are ignored.
+void release_resident_pages(const Tensor& t) {
+  if (!t.defined() || t.writable()) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(t.raw_data());
+  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.nbytes()) / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_PAGEOUT);
+}
+
 kernels::ComputeType compute_type_of(WeightDType requested) {
   switch (requested) {
     case WeightDType::BFloat16: return kernels::ComputeType::BFloat16;
@@ -113,6 +134,7 @@ std::string pack_linears(model::Params& params, kernels::ComputeType compute, ke
     l.packed = std::make_shared<const kernels::PackedLinear>(l.weight.raw_data(), l.weight.dtype(), l.weight.dim(0),
                                                              l.weight.dim(1), l.bias.data<float>(), compute, gelu);
     if (fallback.empty()) fallback = l.packed->fallback_reason();
+    release_resident_pages(l.weight);
     l.weight = Tensor();
   });
   return fallback;
@@ -239,7 +261,7 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
       throw Error(source + ": tensor '" + found_name + "' has dtype " + dtype_name(found->dtype()) +
                   ", expected a floating-point dtype");
     }
-    slot = info.matmul_weight ? found->cast_float(impl->weight_dtype) : found->to_f32();
+    slot = info.matmul_weight ? bind_matmul_weight(*found, impl->weight_dtype) : found->to_f32();
     used.insert(found_name);
   });
 
