@@ -146,6 +146,17 @@ TEST(PackedLinear, ZeroWidthInputGivesTheBias) {
   EXPECT_EQ(y, (std::vector<float>{1.0f, -2.0f, 1.0f, -2.0f}));
 }
 
+TEST(PackedLinear, Int8GeluEpilogueIsErfGelu) {
+  // With k = 0 the output is act(bias): the int8 epilogue's GELU alone, against erf in double precision.
+  std::vector<float> b;
+  for (float v = -8.0f; v <= 8.0f; v += 0.01f) b.push_back(v);
+  const int64_t n = static_cast<int64_t>(b.size());
+  PackedLinear lin(nullptr, DType::F32, n, 0, b.data(), ComputeType::Int8, true);
+  std::vector<float> y(b.size());
+  lin.forward(nullptr, 1, y.data());
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_NEAR(y[i], gelu(b[i]), 1e-6) << b[i];
+}
+
 TEST(PackedLinear, BadWeightsAreErrors) {
   const std::vector<int64_t> w(4);
   try {
