@@ -32,6 +32,8 @@ constexpr int64_t kParallelMinWork = int64_t{1} << 23;
 // every other M: a primitive whose layout differs is created for the packed layout instead).
 constexpr int64_t kPackRows = 128;
 
+constexpr size_t kMaxCachedPrimitives = 256;  // per PackedLinear
+
 dnnl::engine& cpu_engine() {
   static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   return engine;
@@ -202,6 +204,8 @@ struct PackedLinear::State {
     auto e = std::make_shared<Entry>();
     e->prim = dnnl::matmul(pd);
     e->scratch_bytes = pd.scratchpad_desc().get_size();
+    // A server sees many row counts: bound the cache (oneDNN keeps its own cache of the generated kernels).
+    if (cache.size() >= kMaxCachedPrimitives) cache.clear();
     cache.emplace(key, e);
     return e;
   }
