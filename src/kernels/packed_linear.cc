@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -45,10 +46,12 @@ void maybe_serial(int64_t work, F&& f) {
     f();
     return;
   }
-  const int saved = omp_get_max_threads();
+  struct Restore {
+    int threads;
+    ~Restore() { omp_set_num_threads(threads); }
+  } restore{omp_get_max_threads()};
   omp_set_num_threads(1);
   f();
-  omp_set_num_threads(saved);
 }
 
 bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
@@ -98,6 +101,15 @@ struct Scratch {
 Scratch& scratch() {
   thread_local Scratch s;
   return s;
+}
+
+// float32 -> bfloat16, rounding to nearest even (NaN stays NaN), inline so the per-call loop vectorizes.
+inline uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
 }
 
 // Round to nearest even for |v| < 2^22, without a libm call (baseline x86-64 has no roundps), so loops vectorize.
@@ -376,7 +388,7 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
       uint16_t* b = grown(sc.bf16, static_cast<size_t>(m * k));
       const int64_t total = m * k;
 #pragma omp parallel for if (total >= (int64_t{1} << 18)) schedule(static)
-      for (int64_t i = 0; i < total; ++i) b[i] = f32_to_bf16(x[i]);
+      for (int64_t i = 0; i < total; ++i) b[i] = to_bf16(x[i]);
       src_ptr = b;
     } else if (s.src_dt == dt::u8) {
       uint8_t* q = grown(sc.u8, static_cast<size_t>(m * k));

@@ -302,7 +302,7 @@ ComputeInfo Model::compute_info(int64_t rows) const {
   info.compute = info.requested;
   info.fallback = impl_->fallback;
   std::set<std::pair<int64_t, int64_t>> seen;
-  model::for_each_linear(const_cast<model::Params&>(impl_->params), [&](model::Linear& l, bool) {
+  model::for_each_linear(impl_->params, [&](const model::Linear& l, bool) {
     const kernels::PackedLinear& p = *l.packed;
     info.compute = kernels::compute_type_name(p.compute());
     info.packed_bytes += p.packed_bytes();

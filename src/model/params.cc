@@ -108,6 +108,10 @@ void visit_params(const RemBertConfig& c, HeadType head, bool add_pooling_layer,
   }
 }
 
+void for_each_linear(const Params& p, const std::function<void(const Linear&, bool activated)>& visit) {
+  for_each_linear(const_cast<Params&>(p), [&](Linear& l, bool activated) { visit(l, activated); });
+}
+
 void for_each_linear(Params& p, const std::function<void(Linear&, bool activated)>& visit) {
   visit(p.encoder.embedding_hidden_mapping_in, false);
   for (Layer& layer : p.encoder.layers) {

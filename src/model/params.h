@@ -86,6 +86,7 @@ bool head_has_pooler(HeadType head, bool add_pooling_layer);
 // Calls `visit` for every Linear of `params`; `activated` is true for those followed by config.hidden_act
 // (intermediate.dense and the LM head's dense).
 void for_each_linear(Params& params, const std::function<void(Linear&, bool activated)>& visit);
+void for_each_linear(const Params& params, const std::function<void(const Linear&, bool activated)>& visit);
 
 // Lays out `params` for (config, head) and calls `visit` for every parameter slot in state-dict order.
 void visit_params(const RemBertConfig& config, HeadType head, bool add_pooling_layer, Params& params,
