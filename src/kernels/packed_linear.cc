@@ -118,13 +118,28 @@ inline float round_even(float v) {
   return (v + kMagic) - kMagic;
 }
 
+// The per-call loops around the products (activation rounding and quantization, the int8 epilogue) are compiled
+// three times, for AVX-512, AVX2 + FMA and baseline x86-64; the loader picks one for the CPU at run time (GCC
+// function multiversioning), so the binary stays portable.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define REMBERT_PER_ISA __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define REMBERT_PER_ISA
+#endif
+
+inline float clamp_value(float v, float lo, float hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
 // erf GELU, 0.5 x (1 + erf(x / sqrt 2)), with erf as Eigen's rational approximation (|error| < 1e-7 on
 // [-4, 4], +-1 beyond in float): no libm call, so the loop vectorizes. For the int8 epilogue; float32 and
 // bfloat16 fuse oneDNN's gelu_erf into the product instead.
-void gelu_erf(float* x, int64_t n) {
+REMBERT_PER_ISA void gelu_erf(float* x, int64_t n) {
+#pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const float z = std::max(-4.0f, std::min(4.0f, v * 0.70710678118654752f));
+    const float z = clamp_value(v * 0.70710678118654752f, -4.0f, 4.0f);
     const float z2 = z * z;
     float p = -2.72614225801306e-10f;
     p = p * z2 + 2.77068142495902e-08f;
@@ -139,6 +154,41 @@ void gelu_erf(float* x, int64_t n) {
     q = q * z2 - 7.37332916720468e-03f;
     q = q * z2 - 1.42647390514189e-02f;
     x[i] = 0.5f * v * (1.0f + z * p / q);
+  }
+}
+
+REMBERT_PER_ISA void round_to_bf16(const float* x, int64_t n, uint16_t* out) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = to_bf16(x[i]);
+}
+
+// One row (token) as u8 with a zero point: x ~ scale * (q - zero), the range [min(x, 0), max(x, 0)] over qmax + 1
+// levels.
+REMBERT_PER_ISA void quantize_row(const float* row, int64_t k, float qmax, uint8_t* q, float* scale_out,
+                                  int32_t* zero_out) {
+  float lo = 0.0f, hi = 0.0f;  // the range includes 0, so 0 is exact
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+  for (int64_t i = 0; i < k; ++i) {
+    lo = row[i] < lo ? row[i] : lo;
+    hi = row[i] > hi ? row[i] : hi;
+  }
+  const float scale = hi > lo ? (hi - lo) / qmax : 1.0f;
+  const float inv = 1.0f / scale;
+  const float zero = clamp_value(round_even(-lo * inv), 0.0f, qmax);
+#pragma omp simd
+  for (int64_t i = 0; i < k; ++i) {
+    q[i] = static_cast<uint8_t>(static_cast<int32_t>(clamp_value(round_even(row[i] * inv) + zero, 0.0f, qmax)));
+  }
+  *scale_out = scale;
+  *zero_out = static_cast<int32_t>(zero);
+}
+
+// out = row_scale * col_scale * (acc - row_zero * col_sum) + bias, one row.
+REMBERT_PER_ISA void dequantize_row(const int32_t* acc, int64_t n, float row_scale, int32_t row_zero,
+                                    const float* col_scale, const int32_t* col_sum, const float* bias, float* out) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    out[j] = row_scale * col_scale[j] * static_cast<float>(acc[j] - row_zero * col_sum[j]) + bias[j];
   }
 }
 
@@ -387,8 +437,9 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
     if (s.src_dt == dt::bf16) {
       uint16_t* b = grown(sc.bf16, static_cast<size_t>(m * k));
       const int64_t total = m * k;
-#pragma omp parallel for if (total >= (int64_t{1} << 18)) schedule(static)
-      for (int64_t i = 0; i < total; ++i) b[i] = to_bf16(x[i]);
+      constexpr int64_t kChunk = int64_t{1} << 16;
+#pragma omp parallel for if (total >= 4 * kChunk) schedule(static)
+      for (int64_t c = 0; c < total; c += kChunk) round_to_bf16(x + c, std::min(kChunk, total - c), b + c);
       src_ptr = b;
     } else if (s.src_dt == dt::u8) {
       uint8_t* q = grown(sc.u8, static_cast<size_t>(m * k));
@@ -396,23 +447,7 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
       int32_t* rz = grown(sc.row_zero, static_cast<size_t>(m));
       const float qmax = s.act_max;
 #pragma omp parallel for if (m * k >= (int64_t{1} << 18)) schedule(static)
-      for (int64_t r = 0; r < m; ++r) {
-        const float* row = x + r * k;
-        float lo = 0.0f, hi = 0.0f;  // the range includes 0, so 0 is exact
-        for (int64_t i = 0; i < k; ++i) {
-          lo = std::min(lo, row[i]);
-          hi = std::max(hi, row[i]);
-        }
-        const float scale = hi > lo ? (hi - lo) / qmax : 1.0f;
-        const float inv = 1.0f / scale;
-        const float zero = std::clamp(round_even(-lo * inv), 0.0f, qmax);
-        uint8_t* qr = q + r * k;
-        for (int64_t i = 0; i < k; ++i) {
-          qr[i] = static_cast<uint8_t>(std::clamp(round_even(row[i] * inv) + zero, 0.0f, qmax));
-        }
-        rs[r] = scale;
-        rz[r] = static_cast<int32_t>(zero);
-      }
+      for (int64_t r = 0; r < m; ++r) quantize_row(x + r * k, k, qmax, q + r * k, rs + r, rz + r);
       src_ptr = q;
     }
     void* dst_ptr = y;
@@ -444,14 +479,8 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
       const bool gelu = s.gelu;
 #pragma omp parallel for if (m * n >= (int64_t{1} << 16)) schedule(static)
       for (int64_t r = 0; r < m; ++r) {
-        const int32_t* a = acc + r * n;
-        float* out = y + r * n;
-        const float sr = rs[r];
-        const int32_t zr = rz[r];
-        for (int64_t j = 0; j < n; ++j) {
-          out[j] = sr * cs[j] * static_cast<float>(a[j] - zr * csum[j]) + b[j];
-        }
-        if (gelu) gelu_erf(out, n);
+        dequantize_row(acc + r * n, n, rs[r], rz[r], cs, csum, b, y + r * n);
+        if (gelu) gelu_erf(y + r * n, n);
       }
     }
   });
