@@ -163,8 +163,8 @@ TEST_P(ComputePath, LanguageIdAccuracyStaysNearFloat32) {
 
 INSTANTIATE_TEST_SUITE_P(
     Paths, ComputePath,
-    // Measured (2 cores, AVX512-BF16 + VNNI): bfloat16 0.0144 / 0.0214 / 0.0030, 300/300, -0.00 points;
-    // int8 0.0410 / 0.0824 / 0.0081, 296/300, -0.03 points.
+    // Measured (AMD EPYC, AVX512-BF16 + VNNI): bfloat16 0.0144 / 0.0214 / 0.0030, 300/300, -0.01 points;
+    // int8 0.0410 / 0.0824 / 0.0081, 293/300, -0.03 points (README, "Compute paths").
     ::testing::Values(PathCase{WeightDType::BFloat16, 0.03, 0.05, 0.01, 0.97, 0.5},
                       PathCase{WeightDType::Int8, 0.08, 0.2, 0.02, 0.95, 1.0}),
     [](const ::testing::TestParamInfo<PathCase>& p) { return std::string(weight_dtype_name(p.param.dtype)); });
