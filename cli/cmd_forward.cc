@@ -149,7 +149,7 @@ Command add_forward_command(CLI::App& app) {
   cmd->add_flag("--output-hidden-states", o->output_hidden_states, "Also write hidden_states.{i}");
   cmd->add_flag("--output-attentions", o->output_attentions, "Also write attentions.{i} (and cross_attentions.{i})");
   cmd->add_flag("--use-cache", o->use_cache, "Decoders: write past_key_values.{layer}.{key|value}");
-  cmd->add_option("--dtype", o->dtype, "Weight precision: auto (as stored), float32, float16, bfloat16")
+  cmd->add_option("--dtype", o->dtype, "Compute path: float32, bfloat16, int8; auto (weights as stored), float16 (weights): computed in float32")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
   return [o] { run_forward(*o); };

@@ -27,6 +27,7 @@ void run_init_random(const InitRandomOptions& o) {
       if (config.torch_dtype == "bfloat16") dtype = DType::BF16;
       break;
     case WeightDType::Float32: break;
+    case WeightDType::Int8: throw Error("init-random: --dtype int8 is a compute path, not a stored dtype");
   }
   write_random_checkpoint(config, head, o.out_dir, dtype, o.seed);
   std::printf("wrote %s/config.json and %s/model.safetensors (%s, %s)\n", o.out_dir.c_str(), o.out_dir.c_str(),

@@ -19,5 +19,6 @@ Command add_question_answering_command(CLI::App& app);
 Command add_feature_extraction_command(CLI::App& app);
 Command add_text_generation_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+Command add_info_command(CLI::App& app);
 
 }  // namespace rembert::cli

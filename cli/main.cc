@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add(rembert::cli::add_feature_extraction_command);
   add(rembert::cli::add_text_generation_command);
   add(rembert::cli::add_bench_command);
+  add(rembert::cli::add_info_command);
 
   try {
     app.parse(argc, argv);

@@ -14,7 +14,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--model", o.model, "Model folder, or hub id such as google/rembert")->required();
   cmd->add_option("--revision", o.revision, "Hub branch, tag or commit (default main)");
   cmd->add_flag("--offline", o.offline, "Use the Hugging Face cache only (also HF_HUB_OFFLINE=1)");
-  cmd->add_option("--dtype", o.dtype, "Weight precision: auto, float32, float16, bfloat16")->capture_default_str();
+  cmd->add_option("--dtype", o.dtype, "Compute path: float32, bfloat16, int8, auto, float16")->capture_default_str();
   cmd->add_option("--threads", o.threads, "Threads (default: all cores)");
   add_tokenizer_choice(cmd, o.tokenizer);
 }

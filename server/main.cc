@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
                  "Head to load: model, masked-lm, causal-lm, sequence-classification, token-classification, "
                  "question-answering (default: the config's architectures[0]); it decides the routes served")
       ->envname("REMBERT_HEAD");
-  app.add_option("--dtype", o.dtype, "Weight precision: float32, auto, float16, bfloat16")
+  app.add_option("--dtype", o.dtype, "Compute path: float32, auto (weights as stored), float16 (weights), bfloat16, int8")
       ->envname("REMBERT_DTYPE")
       ->capture_default_str();
   app.add_option("--pooling", o.pooling, "Default /embed pooling: cls or mean")

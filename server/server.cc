@@ -458,7 +458,10 @@ void App::handle_info(const httplib::Request&, httplib::Response& res) {
     default: model_type = {{head_cli_name(head_), ojson::object()}}; break;
   }
   const DType wd = pm_.model->weight_dtype();
-  const char* dtype = wd == DType::F16 ? "float16" : wd == DType::BF16 ? "bfloat16" : "float32";
+  const char* dtype = wd == DType::F16    ? "float16"
+                      : wd == DType::BF16 ? "bfloat16"
+                      : wd == DType::I8   ? "int8"
+                                          : "float32";
   ojson routes = ojson::array();
   for (const std::string& r : known_routes()) {
     if (served_.count(r)) routes.push_back(r);

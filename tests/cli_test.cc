@@ -209,3 +209,30 @@ TEST(CliInitRandom, WritesALoadableCheckpointWithTransformersInit) {
 
 }  // namespace
 }  // namespace rembert
+
+namespace rembert {
+namespace {
+
+TEST(CliBench, EncoderCasesOfAHeadCheckpointRunTheBareEncoder) {
+  // Prints one JSON line per case and a load line; the encoder cases load the checkpoint as a bare RemBertModel
+  // (no figures are checked: speed is not a test).
+  RunResult r = testing::run_cli("bench --model " + testing::fixture_path("models/mlm") +
+                                 " --dtype int8 --reps 1 --warmup 0 --case encoder:2:8 --case mixed:3,5 --case mlm-one:1:8");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(r.out);
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 4u) << r.out;
+  EXPECT_EQ(rows[0]["case"], "encoder:2:8");
+  EXPECT_EQ(rows[0]["tokens"], 16);
+  EXPECT_EQ(rows[0]["dtype"], "int8");
+  EXPECT_EQ(rows[1]["tokens"], 8);
+  EXPECT_EQ(rows[2]["case"], "mlm-one:1:8");
+  EXPECT_TRUE(rows[3].contains("peak_rss_mb"));
+  r = testing::run_cli("bench --model " + testing::fixture_path("models/base") + " --reps 1 --case mlm-one:1:8");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_CONTAINS(r.err, "needs a masked-LM model");
+}
+
+}  // namespace
+}  // namespace rembert

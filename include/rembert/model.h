@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rembert/config.h"
@@ -37,11 +38,33 @@ HeadType head_from_name(const std::string& name);
 // The head a config asks for: architectures[0], or Model when absent.
 HeadType head_from_config(const RemBertConfig& config);
 
-// Precision of the matmul weights. Auto follows the checkpoint's stored dtype (like torch_dtype="auto");
-// Float32 is the default, as in transformers' from_pretrained. Embeddings, LayerNorms and biases stay float32.
-enum class WeightDType { Auto, Float32, Float16, BFloat16 };
-WeightDType weight_dtype_from_name(const std::string& name);  // "auto", "float32", "float16", "bfloat16"
+// Precision of the matmul weights and of the products (the compute path). Embeddings, LayerNorms and biases stay
+// float32, and so do the activations between the products.
+//  - Float32 (default, as transformers' from_pretrained): float32 weights and arithmetic.
+//  - Auto: the weights as stored in the checkpoint (torch_dtype), computed in float32.
+//  - Float16: weights rounded to float16, computed in float32.
+//  - BFloat16: bfloat16 weights and products (AVX512-BF16 / AMX), float32 accumulation. On CPUs without a bfloat16
+//    matmul: bfloat16 weights computed in float32, and Model::warnings() says so.
+//  - Int8: weights symmetric per output channel, activations quantized per token (u8 with a zero point), int32
+//    accumulation (VNNI / AMX where the CPU has them).
+// The weights are packed once at load into the layout the CPU's kernels want.
+enum class WeightDType { Auto, Float32, Float16, BFloat16, Int8 };
+WeightDType weight_dtype_from_name(const std::string& name);  // "auto", "float32", "float16", "bfloat16", "int8"
 const char* weight_dtype_name(WeightDType dtype);
+
+// How a loaded model's products are computed.
+struct ComputeInfo {
+  std::string requested;     // the compute type asked for: "float32", "bfloat16" or "int8"
+  std::string compute;       // what the products are computed in (differs from requested on a fallback)
+  std::string fallback;      // empty, or why compute differs from requested
+  size_t packed_bytes = 0;   // the packed weights (and int8 scales) of every Linear
+  // One entry per distinct Linear shape: "[out, in]" and the oneDNN implementation chosen for `rows` rows.
+  std::vector<std::pair<std::string, std::string>> kernels;
+};
+
+// The x86 flags (named as in /proc/cpuinfo) of this CPU that matter to the compute paths, and oneDNN's version.
+std::vector<std::string> cpu_flags();
+std::string onednn_version();
 
 struct LoadOptions {
   std::optional<HeadType> head;    // default: head_from_config
@@ -112,7 +135,9 @@ class Model {
 
   const RemBertConfig& config() const;
   HeadType head() const;
-  DType weight_dtype() const;  // the dtype the matmul weights are held in
+  DType weight_dtype() const;  // the dtype the matmul weights are held in (I8 for int8)
+  // The compute path of the products; `rows` is the row count the implementation names are reported for.
+  ComputeInfo compute_info(int64_t rows = 128) const;
   bool has_pooler() const;
   // HF names of the weights that were missing from the checkpoint and initialised (e.g. google/rembert's MLM head).
   const std::vector<std::string>& newly_initialized() const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "rembert/error.h"
 
@@ -97,19 +98,58 @@ void add_inplace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-void softmax_rows(float* x, int64_t rows, int64_t cols) {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = x + r * cols;
-    float max = -INFINITY;
-    for (int64_t c = 0; c < cols; ++c) max = std::max(max, row[c]);
-    float sum = 0.0f;
-    for (int64_t c = 0; c < cols; ++c) {
-      row[c] = std::exp(row[c] - max);
-      sum += row[c];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t c = 0; c < cols; ++c) row[c] *= inv;
+namespace {
+
+// Compiled for AVX-512, AVX2 + FMA and baseline x86-64, chosen at run time (GCC function multiversioning).
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define REMBERT_PER_ISA __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define REMBERT_PER_ISA
+#endif
+
+// exp(x) for x <= 0 (softmax after subtracting the row maximum) without a libm call, so the loop vectorizes:
+// Cephes' expf (n = round(x / ln 2), a degree-6 polynomial of the remainder, times 2^n; about 1 ulp). Below -87 the
+// result is under 2e-38 and returned as 0 (also for -inf and the masked positions' float-min).
+inline float exp_nonpositive(float x) {
+  const float xc = x < -87.0f ? -87.0f : x;
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: round to nearest for |v| < 2^22
+  const float n = (xc * 1.44269504088896341f + kMagic) - kMagic;
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const float z = r * r;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return x < -87.0f ? 0.0f : y * scale;
+}
+
+REMBERT_PER_ISA void softmax_row(float* row, int64_t cols) {
+  float max = -INFINITY;
+#pragma omp simd reduction(max : max)
+  for (int64_t c = 0; c < cols; ++c) max = row[c] > max ? row[c] : max;
+  if (max == -INFINITY) max = 0.0f;  // an all -inf row: exp gives 0s, 0 / 0 makes it NaN as with std::exp
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t c = 0; c < cols; ++c) {
+    row[c] = exp_nonpositive(row[c] - max);
+    sum += row[c];
   }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int64_t c = 0; c < cols; ++c) row[c] *= inv;
+}
+
+}  // namespace
+
+void softmax_rows(float* x, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) softmax_row(x + r * cols, cols);
 }
 
 void tanh_inplace(float* x, int64_t n) {

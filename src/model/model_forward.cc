@@ -6,7 +6,6 @@
 #include <string>
 
 #include "kernels/attention.h"
-#include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "model/losses.h"
 #include "model/model_impl.h"
@@ -26,9 +25,12 @@ constexpr float kMaskMin = std::numeric_limits<float>::lowest();
 Tensor new_f32(Shape shape) { return Tensor(DType::F32, std::move(shape)); }
 
 // y[rows, out] = x[rows, in] · weightᵀ + bias
-void apply_linear(const Linear& l, const float* x, int64_t rows, float* y) {
-  kernels::linear(x, rows, l.in_features(), l.weight.raw_data(), l.weight.dtype(), l.out_features(),
-                  l.bias.data<float>(), y);
+void apply_linear(const Linear& l, const float* x, int64_t rows, float* y) { l.packed->forward(x, rows, y); }
+
+// y = act(x · weightᵀ + bias); the activation is fused into the product where the packed Linear holds it.
+void apply_linear_act(const Linear& l, kernels::Activation act, const float* x, int64_t rows, float* y) {
+  l.packed->forward(x, rows, y);
+  if (!l.packed->fused_gelu()) kernels::apply_activation(act, y, rows * l.out_features());
 }
 
 void apply_layer_norm(const LayerNorm& ln, float* x, int64_t rows, int64_t width, double eps) {
@@ -340,8 +342,7 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
 
     // Feed-forward: LayerNorm(dense_IxH(act(dense_HxI(h1))) + h1).
     Tensor inter = new_f32({R, c.intermediate_size});
-    apply_linear(layer.intermediate, h1.data<float>(), R, inter.mutable_data<float>());
-    kernels::apply_activation(m.activation, inter.mutable_data<float>(), inter.numel());
+    apply_linear_act(layer.intermediate, m.activation, h1.data<float>(), R, inter.mutable_data<float>());
     Tensor h_next = new_f32({R, H});
     apply_linear(layer.output, inter.data<float>(), R, h_next.mutable_data<float>());
     kernels::add_inplace(h_next.mutable_data<float>(), h1.data<float>(), R * H);
@@ -585,8 +586,7 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
         head_in = gathered.data<float>();
       }
       Tensor t = new_f32({rows, O});
-      apply_linear(lm.dense, head_in, rows, t.mutable_data<float>());
-      kernels::apply_activation(m.activation, t.mutable_data<float>(), t.numel());
+      apply_linear_act(lm.dense, m.activation, head_in, rows, t.mutable_data<float>());
       apply_layer_norm(lm.layer_norm, t.mutable_data<float>(), rows, O, c.layer_norm_eps);
       out.logits = some_rows ? new_f32({rows, V}) : new_f32({B, S, V});
       apply_linear(lm.decoder, t.data<float>(), rows, out.logits.mutable_data<float>());

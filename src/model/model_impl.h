@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/packed_linear.h"
 #include "model/params.h"
 #include "rembert/model.h"
 
@@ -14,6 +15,8 @@ struct Model::Impl {
   RemBertConfig config;
   HeadType head = HeadType::Model;
   DType weight_dtype = DType::F32;
+  kernels::ComputeType compute = kernels::ComputeType::Float32;  // requested; a Linear may fall back
+  std::string fallback;  // why the compute type is not available, or empty
   kernels::Activation activation = kernels::Activation::Gelu;
   model::Params params;
   std::vector<std::string> warnings;

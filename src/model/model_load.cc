@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <set>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <omp.h>
 
 #include "core/random.h"
@@ -40,6 +43,7 @@ DType resolve_weight_dtype(WeightDType requested, const RemBertConfig& config, c
     case WeightDType::Float32: return DType::F32;
     case WeightDType::Float16: return DType::F16;
     case WeightDType::BFloat16: return DType::BF16;
+    case WeightDType::Int8: return DType::F32;  // bound as float32, quantized when packed
     case WeightDType::Auto: break;
   }
   if (config.torch_dtype) {
@@ -95,6 +99,47 @@ std::string join_quoted(const std::vector<std::string>& names) {
   return s + "]";
 }
 
+// Matmul weights stay as stored (no copy of a mapped checkpoint): packing widens or rounds them once. Only float16
+// storage is rounded here, and F64 is converted.
+Tensor bind_matmul_weight(const Tensor& t, DType weight_dtype) {
+  if (weight_dtype == DType::F16 || t.dtype() == DType::F64) return t.cast_float(weight_dtype);
+  return t;
+}
+
+// A weight read from a memory-mapped checkpoint is not needed once packed: hand its pages back to the page cache so
+// the process does not hold the file and the packed copy at once. MADV_PAGEOUT never changes the contents (unlike
+// MADV_DONTNEED on anonymous memory), so it is harmless on any read-only buffer; errors (old kernels) are ignored.
+void release_resident_pages(const Tensor& t) {
+  if (!t.defined() || t.writable()) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(t.raw_data());
+  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.nbytes()) / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_PAGEOUT);
+}
+
+kernels::ComputeType compute_type_of(WeightDType requested) {
+  switch (requested) {
+    case WeightDType::BFloat16: return kernels::ComputeType::BFloat16;
+    case WeightDType::Int8: return kernels::ComputeType::Int8;
+    default: return kernels::ComputeType::Float32;
+  }
+}
+
+// Packs every Linear once for the compute type and releases the bound weight; erf GELU after a product is fused.
+// Returns the fallback reason when the compute type is not available ("" otherwise).
+std::string pack_linears(model::Params& params, kernels::ComputeType compute, kernels::Activation activation) {
+  std::string fallback;
+  model::for_each_linear(params, [&](model::Linear& l, bool activated) {
+    const bool gelu = activated && activation == kernels::Activation::Gelu;
+    l.packed = std::make_shared<const kernels::PackedLinear>(l.weight.raw_data(), l.weight.dtype(), l.weight.dim(0),
+                                                             l.weight.dim(1), l.bias.data<float>(), compute, gelu);
+    if (fallback.empty()) fallback = l.packed->fallback_reason();
+    release_resident_pages(l.weight);
+    l.weight = Tensor();
+  });
+  return fallback;
+}
+
 bool is_ignored_key(const std::string& name) {
   // A non-persistent buffer in current transformers; older checkpoints (google/rembert's .bin) still carry it.
   const std::string suffix = "embeddings.position_ids";
@@ -130,7 +175,8 @@ WeightDType weight_dtype_from_name(const std::string& name) {
   if (name == "float32" || name == "fp32") return WeightDType::Float32;
   if (name == "float16" || name == "fp16") return WeightDType::Float16;
   if (name == "bfloat16" || name == "bf16") return WeightDType::BFloat16;
-  throw Error("unknown dtype \"" + name + "\" (expected auto, float32, float16 or bfloat16)");
+  if (name == "int8") return WeightDType::Int8;
+  throw Error("unknown dtype \"" + name + "\" (expected auto, float32, float16, bfloat16 or int8)");
 }
 
 const char* weight_dtype_name(WeightDType dtype) {
@@ -139,6 +185,7 @@ const char* weight_dtype_name(WeightDType dtype) {
     case WeightDType::Float32: return "float32";
     case WeightDType::Float16: return "float16";
     case WeightDType::BFloat16: return "bfloat16";
+    case WeightDType::Int8: return "int8";
   }
   return "?";
 }
@@ -214,7 +261,7 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
       throw Error(source + ": tensor '" + found_name + "' has dtype " + dtype_name(found->dtype()) +
                   ", expected a floating-point dtype");
     }
-    slot = info.matmul_weight ? found->cast_float(impl->weight_dtype) : found->to_f32();
+    slot = info.matmul_weight ? bind_matmul_weight(*found, impl->weight_dtype) : found->to_f32();
     used.insert(found_name);
   });
 
@@ -237,7 +284,37 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
     impl->warnings.push_back("Some weights of the model checkpoint at " + source +
                              " were not used when initializing " + class_name + ": " + join_quoted(unexpected));
   }
+  impl->compute = compute_type_of(options.dtype);
+  const std::string fallback = pack_linears(impl->params, impl->compute, impl->activation);
+  if (!fallback.empty()) {
+    impl->fallback = fallback;
+    impl->warnings.push_back(std::string(kernels::compute_type_name(impl->compute)) + " compute is not available: " +
+                             fallback + "; the weights are held in " + dtype_name(impl->weight_dtype) +
+                             " and the products computed in float32");
+  }
+  if (impl->compute == kernels::ComputeType::Int8) impl->weight_dtype = DType::I8;
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
+
+ComputeInfo Model::compute_info(int64_t rows) const {
+  ComputeInfo info;
+  info.requested = kernels::compute_type_name(impl_->compute);
+  info.compute = info.requested;
+  info.fallback = impl_->fallback;
+  std::set<std::pair<int64_t, int64_t>> seen;
+  model::for_each_linear(impl_->params, [&](const model::Linear& l, bool) {
+    const kernels::PackedLinear& p = *l.packed;
+    info.compute = kernels::compute_type_name(p.compute());
+    info.packed_bytes += p.packed_bytes();
+    if (seen.insert({p.out_features(), p.in_features()}).second) {
+      info.kernels.emplace_back("[" + std::to_string(p.out_features()) + ", " + std::to_string(p.in_features()) + "]",
+                                p.implementation(rows));
+    }
+  });
+  return info;
+}
+
+std::vector<std::string> cpu_flags() { return kernels::cpu_flags(); }
+std::string onednn_version() { return kernels::onednn_version(); }
 
 }  // namespace rembert

@@ -108,4 +108,29 @@ void visit_params(const RemBertConfig& c, HeadType head, bool add_pooling_layer,
   }
 }
 
+void for_each_linear(const Params& p, const std::function<void(const Linear&, bool activated)>& visit) {
+  for_each_linear(const_cast<Params&>(p), [&](Linear& l, bool activated) { visit(l, activated); });
+}
+
+void for_each_linear(Params& p, const std::function<void(Linear&, bool activated)>& visit) {
+  visit(p.encoder.embedding_hidden_mapping_in, false);
+  for (Layer& layer : p.encoder.layers) {
+    for (Attention* a : {&layer.attention, layer.crossattention ? &*layer.crossattention : nullptr}) {
+      if (!a) continue;
+      visit(a->query, false);
+      visit(a->key, false);
+      visit(a->value, false);
+      visit(a->output, false);
+    }
+    visit(layer.intermediate, true);
+    visit(layer.output, false);
+  }
+  if (p.pooler) visit(*p.pooler, false);
+  if (p.lm_head) {
+    visit(p.lm_head->dense, true);
+    visit(p.lm_head->decoder, false);
+  }
+  if (p.classifier) visit(*p.classifier, false);
+}
+
 }  // namespace rembert::model

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "kernels/packed_linear.h"
 #include "rembert/config.h"
 #include "rembert/model.h"
 #include "rembert/tensor.h"
@@ -14,10 +16,12 @@
 namespace rembert::model {
 
 struct Linear {
-  Tensor weight;  // [out, in]; F32, F16 or BF16 (the model's weight dtype)
+  Tensor weight;  // [out, in]; F32, F16 or BF16 as bound from the checkpoint; released once packed
   Tensor bias;    // [out], F32
-  int64_t out_features() const { return weight.dim(0); }
-  int64_t in_features() const { return weight.dim(1); }
+  // Weight and bias packed once at load for the model's compute type; what forward uses.
+  std::shared_ptr<const kernels::PackedLinear> packed;
+  int64_t out_features() const { return packed->out_features(); }
+  int64_t in_features() const { return packed->in_features(); }
 };
 
 struct LayerNorm {
@@ -78,6 +82,11 @@ struct ParamInfo {
 };
 
 bool head_has_pooler(HeadType head, bool add_pooling_layer);
+
+// Calls `visit` for every Linear of `params`; `activated` is true for those followed by config.hidden_act
+// (intermediate.dense and the LM head's dense).
+void for_each_linear(Params& params, const std::function<void(Linear&, bool activated)>& visit);
+void for_each_linear(const Params& params, const std::function<void(const Linear&, bool activated)>& visit);
 
 // Lays out `params` for (config, head) and calls `visit` for every parameter slot in state-dict order.
 void visit_params(const RemBertConfig& config, HeadType head, bool add_pooling_layer, Params& params,

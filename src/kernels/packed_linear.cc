@@ -1,0 +1,521 @@
+#include "kernels/packed_linear.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <utility>
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "rembert/error.h"
+
+namespace rembert::kernels {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+using dims = dnnl::memory::dims;
+
+// Below this many multiply-adds a product runs on the calling thread (see gemm.cc).
+constexpr int64_t kParallelMinWork = int64_t{1} << 23;
+
+// The rows the weights are packed for at load. oneDNN's blocked weight layout does not depend on M (checked for
+// every other M: a primitive whose layout differs is created for the packed layout instead).
+constexpr int64_t kPackRows = 128;
+
+constexpr size_t kMaxCachedPrimitives = 256;  // per PackedLinear
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+template <class F>
+void maybe_serial(int64_t work, F&& f) {
+  if (work >= kParallelMinWork || omp_in_parallel()) {
+    f();
+    return;
+  }
+  struct Restore {
+    int threads;
+    ~Restore() { omp_set_num_threads(threads); }
+  } restore{omp_get_max_threads()};
+  omp_set_num_threads(1);
+  f();
+}
+
+bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
+
+// A weight as float32 values: the weight itself when it is F32, else widened into `owned`.
+struct Float32Weight {
+  std::vector<float> owned;
+  const float* data = nullptr;
+};
+Float32Weight as_float32(const void* w, DType dtype, int64_t count) {
+  Float32Weight out;
+  if (dtype == DType::F32) {
+    out.data = static_cast<const float*>(w);
+    return out;
+  }
+  out.owned.resize(static_cast<size_t>(count));
+  float* dst = out.owned.data();
+  const auto* w16 = static_cast<const uint16_t*>(w);
+  const bool bf16 = dtype == DType::BF16;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; ++i) dst[i] = bf16 ? bf16_to_f32(w16[i]) : f16_to_f32(w16[i]);
+  out.data = dst;
+  return out;
+}
+
+// A buffer for packed weights. Large ones are 2 MiB-aligned and asked to be transparent huge pages: a tenth of the
+// page faults at load (costly in a VM) and fewer TLB misses when the products stream through the weights.
+void* allocate_weights(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t align = bytes >= kHuge / 2 ? kHuge : 64;
+  const size_t rounded = (std::max<size_t>(bytes, 1) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, rounded);
+  if (!p) throw Error("linear: cannot allocate " + std::to_string(bytes) + " bytes for packed weights");
+  if (align == kHuge) madvise(p, rounded, MADV_HUGEPAGE);  // a hint; ignored where THP is off
+  return p;
+}
+
+// Per-thread scratch reused across calls (a forward pass runs its products one after the other on one thread).
+struct Scratch {
+  std::vector<uint8_t> onednn;
+  std::vector<uint16_t> bf16;
+  std::vector<uint8_t> u8;
+  std::vector<int32_t> s32;
+  std::vector<float> row_scale;
+  std::vector<int32_t> row_zero;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// float32 -> bfloat16, rounding to nearest even (NaN stays NaN), inline so the per-call loop vectorizes.
+inline uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Round to nearest even for |v| < 2^22, without a libm call (baseline x86-64 has no roundps), so loops vectorize.
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;
+}
+
+// The per-call loops around the products (activation rounding and quantization, the int8 epilogue) are compiled
+// three times, for AVX-512, AVX2 + FMA and baseline x86-64; the loader picks one for the CPU at run time (GCC
+// function multiversioning), so the binary stays portable.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define REMBERT_PER_ISA __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define REMBERT_PER_ISA
+#endif
+
+inline float clamp_value(float v, float lo, float hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
+// erf GELU, 0.5 x (1 + erf(x / sqrt 2)), with erf as Eigen's rational approximation (|error| < 1e-7 on
+// [-4, 4], +-1 beyond in float): no libm call, so the loop vectorizes. For the int8 epilogue; float32 and
+// bfloat16 fuse oneDNN's gelu_erf into the product instead.
+REMBERT_PER_ISA void gelu_erf(float* x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float z = clamp_value(v * 0.70710678118654752f, -4.0f, 4.0f);
+    const float z2 = z * z;
+    float p = -2.72614225801306e-10f;
+    p = p * z2 + 2.77068142495902e-08f;
+    p = p * z2 - 2.10102402082508e-06f;
+    p = p * z2 - 5.69250639462346e-05f;
+    p = p * z2 - 7.34990630326855e-04f;
+    p = p * z2 - 2.95459980854025e-03f;
+    p = p * z2 - 1.60960333262415e-02f;
+    float q = -1.45660718464996e-05f;
+    q = q * z2 - 2.13374055278905e-04f;
+    q = q * z2 - 1.68282697438203e-03f;
+    q = q * z2 - 7.37332916720468e-03f;
+    q = q * z2 - 1.42647390514189e-02f;
+    x[i] = 0.5f * v * (1.0f + z * p / q);
+  }
+}
+
+REMBERT_PER_ISA void round_to_bf16(const float* x, int64_t n, uint16_t* out) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = to_bf16(x[i]);
+}
+
+// One row (token) as u8 with a zero point: x ~ scale * (q - zero), the range [min(x, 0), max(x, 0)] over qmax + 1
+// levels.
+REMBERT_PER_ISA void quantize_row(const float* row, int64_t k, float qmax, uint8_t* q, float* scale_out,
+                                  int32_t* zero_out) {
+  float lo = 0.0f, hi = 0.0f;  // the range includes 0, so 0 is exact
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+  for (int64_t i = 0; i < k; ++i) {
+    lo = row[i] < lo ? row[i] : lo;
+    hi = row[i] > hi ? row[i] : hi;
+  }
+  const float scale = hi > lo ? (hi - lo) / qmax : 1.0f;
+  const float inv = 1.0f / scale;
+  const float zero = clamp_value(round_even(-lo * inv), 0.0f, qmax);
+#pragma omp simd
+  for (int64_t i = 0; i < k; ++i) {
+    q[i] = static_cast<uint8_t>(static_cast<int32_t>(clamp_value(round_even(row[i] * inv) + zero, 0.0f, qmax)));
+  }
+  *scale_out = scale;
+  *zero_out = static_cast<int32_t>(zero);
+}
+
+// out = row_scale * col_scale * (acc - row_zero * col_sum) + bias, one row.
+REMBERT_PER_ISA void dequantize_row(const int32_t* acc, int64_t n, float row_scale, int32_t row_zero,
+                                    const float* col_scale, const int32_t* col_sum, const float* bias, float* out) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    out[j] = row_scale * col_scale[j] * static_cast<float>(acc[j] - row_zero * col_sum[j]) + bias[j];
+  }
+}
+
+template <class T>
+T* grown(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+}  // namespace
+
+const char* compute_type_name(ComputeType type) {
+  switch (type) {
+    case ComputeType::Float32: return "float32";
+    case ComputeType::BFloat16: return "bfloat16";
+    case ComputeType::Int8: return "int8";
+  }
+  return "?";
+}
+
+struct PackedLinear::State {
+  int64_t n = 0, k = 0;
+  bool gelu = false;
+  bool gelu_in_primitive = false;
+  ComputeType requested = ComputeType::Float32, compute = ComputeType::Float32;
+  std::string fallback_reason;
+  dt src_dt = dt::f32, wei_dt = dt::f32, dst_dt = dt::f32;
+  dnnl::memory::desc packed_md;
+  std::unique_ptr<void, void (*)(void*)> packed_buffer{nullptr, std::free};
+  dnnl::memory packed;             // a view of packed_buffer
+  std::vector<float> bias;         // [n], zeros when none was given
+  std::vector<float> col_scale;    // int8: per output channel
+  std::vector<int32_t> col_sum;    // int8: sum over k of the quantized weights of each output channel
+  // int8: the largest quantized activation. 255 where the kernel multiplies u8 x s8 exactly (VNNI, AMX); 127
+  // elsewhere, since AVX2/AVX-512 without VNNI add u8 x s8 pairs in saturating 16-bit sums (vpmaddubsw).
+  float act_max = 255.0f;
+
+  struct Entry {
+    dnnl::matmul prim;
+    size_t scratch_bytes = 0;
+  };
+  mutable std::mutex mu;
+  mutable std::map<std::pair<int64_t, int>, std::shared_ptr<const Entry>> cache;  // (M, threads) -> primitive
+
+  dnnl::primitive_attr attr(bool with_gelu) const {
+    dnnl::primitive_attr a;
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (with_gelu) {
+      dnnl::post_ops po;
+      po.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+      a.set_post_ops(po);
+    }
+    return a;
+  }
+
+  bool primitive_bias() const { return compute != ComputeType::Int8; }
+
+  dnnl::matmul::primitive_desc make_pd(int64_t m, const dnnl::memory::desc& wei_md) const {
+    dnnl::memory::desc src({m, k}, src_dt, tag::ab), dst({m, n}, dst_dt, tag::ab);
+    if (primitive_bias()) {
+      dnnl::memory::desc bias_md({1, n}, dt::f32, tag::ab);
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei_md, bias_md, dst), attr(gelu_in_primitive),
+                                          cpu_engine());
+    }
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei_md, dst), attr(false), cpu_engine());
+  }
+
+  std::shared_ptr<const Entry> entry(int64_t m) const {
+    const auto key = std::make_pair(m, omp_get_max_threads());
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+    dnnl::matmul::primitive_desc pd = make_pd(m, dnnl::memory::desc({k, n}, wei_dt, tag::any));
+    if (pd.weights_desc() != packed_md) pd = make_pd(m, packed_md);
+    auto e = std::make_shared<Entry>();
+    e->prim = dnnl::matmul(pd);
+    e->scratch_bytes = pd.scratchpad_desc().get_size();
+    // A server sees many row counts: bound the cache (oneDNN keeps its own cache of the generated kernels).
+    if (cache.size() >= kMaxCachedPrimitives) cache.clear();
+    cache.emplace(key, e);
+    return e;
+  }
+
+  // Packs a row-major [n, k] weight ([k, n] column-major to oneDNN) of type `type`.
+  // Returns the implementation oneDNN chose.
+  std::string pack(const void* data, dt type) {
+    dnnl::matmul::primitive_desc pd = make_pd(kPackRows, dnnl::memory::desc({k, n}, type, tag::any));
+    packed_md = pd.weights_desc();
+    packed_buffer.reset(allocate_weights(packed_md.get_size()));
+    packed = dnnl::memory(packed_md, cpu_engine(), packed_buffer.get());
+    dnnl::memory src(dnnl::memory::desc({k, n}, type, tag::ba), cpu_engine(), const_cast<void*>(data));
+    dnnl::stream stream(cpu_engine());
+    dnnl::reorder(src, packed).execute(stream, src, packed);
+    stream.wait();
+    return pd.impl_info_str();
+  }
+};
+
+PackedLinear::PackedLinear(const void* weight, DType weight_dtype, int64_t n, int64_t k, const float* bias,
+                           ComputeType requested, bool gelu)
+    : s_(std::make_unique<State>()) {
+  State& s = *s_;
+  if (n < 0 || k < 0) {
+    throw Error("linear: invalid shape [" + std::to_string(n) + ", " + std::to_string(k) + "]");
+  }
+  if (weight_dtype != DType::F32 && weight_dtype != DType::F16 && weight_dtype != DType::BF16) {
+    throw Error(std::string("linear: unsupported weight dtype ") + dtype_name(weight_dtype) +
+                " (expected F32, F16 or BF16)");
+  }
+  s.n = n;
+  s.k = k;
+  s.gelu = gelu;
+  s.requested = requested;
+  s.compute = requested;
+  s.bias.assign(static_cast<size_t>(n), 0.0f);
+  if (bias) std::copy_n(bias, n, s.bias.begin());
+  if (n == 0 || k == 0) return;  // y = act(bias): nothing to pack
+
+  try {
+    if (requested == ComputeType::BFloat16) {
+      s.src_dt = s.wei_dt = dt::bf16;
+      s.gelu_in_primitive = gelu;
+      bool available = true;
+      try {
+        dnnl::matmul::primitive_desc probe = s.make_pd(kPackRows, dnnl::memory::desc({k, n}, dt::bf16, tag::any));
+        const std::string impl = probe.impl_info_str();
+        if (is_reference(impl)) {
+          available = false;
+          s.fallback_reason = "oneDNN has only its reference bfloat16 matmul (" + impl + ") on this CPU";
+        }
+      } catch (const dnnl::error&) {
+        available = false;
+        s.fallback_reason = "oneDNN cannot create a bfloat16 matmul on this CPU (no avx512_bf16 / amx_bf16 "
+                            "enabled)";
+      }
+      if (available) {
+        std::vector<uint16_t> w16;
+        const void* data = weight;
+        if (weight_dtype != DType::BF16) {
+          const Float32Weight w32 = as_float32(weight, weight_dtype, n * k);
+          w16.resize(static_cast<size_t>(n * k));
+          uint16_t* dst = w16.data();
+          const float* src = w32.data;
+#pragma omp parallel for schedule(static)
+          for (int64_t i = 0; i < n * k; ++i) dst[i] = f32_to_bf16(src[i]);
+          data = dst;
+        }
+        s.pack(data, dt::bf16);
+        return;
+      }
+      // Stored bfloat16, computed float32: the weights as bfloat16 rounds them, widened once.
+      s.compute = ComputeType::Float32;
+      s.src_dt = s.wei_dt = dt::f32;
+      Float32Weight w32 = as_float32(weight, weight_dtype, n * k);
+      if (weight_dtype != DType::BF16) {
+        w32.owned.resize(static_cast<size_t>(n * k));
+        float* dst = w32.owned.data();
+        const float* src = w32.data;
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n * k; ++i) dst[i] = bf16_to_f32(f32_to_bf16(src[i]));
+        w32.data = dst;
+      }
+      s.pack(w32.data, dt::f32);
+      return;
+    }
+    if (requested == ComputeType::Int8) {
+      s.src_dt = dt::u8;
+      s.wei_dt = dt::s8;
+      s.dst_dt = dt::s32;
+      const Float32Weight w32 = as_float32(weight, weight_dtype, n * k);
+      std::vector<int8_t> q(static_cast<size_t>(n * k));
+      s.col_scale.resize(static_cast<size_t>(n));
+      s.col_sum.resize(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+      for (int64_t j = 0; j < n; ++j) {
+        const float* row = w32.data + j * k;
+        float amax = 0.0f;
+        for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(row[i]));
+        const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+        int32_t sum = 0;
+        for (int64_t i = 0; i < k; ++i) {
+          const float v = std::nearbyint(row[i] / scale);
+          const auto qi = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+          q[static_cast<size_t>(j * k + i)] = qi;
+          sum += qi;
+        }
+        s.col_scale[static_cast<size_t>(j)] = scale;
+        s.col_sum[static_cast<size_t>(j)] = sum;
+      }
+      const std::string impl = s.pack(q.data(), dt::s8);
+      const bool exact_u8 = impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos;
+      s.act_max = exact_u8 ? 255.0f : 127.0f;
+      return;
+    }
+    s.gelu_in_primitive = gelu;
+    if (weight_dtype == DType::F32) {
+      s.pack(weight, dt::f32);
+    } else {
+      s.pack(as_float32(weight, weight_dtype, n * k).data, dt::f32);
+    }
+  } catch (const dnnl::error& e) {
+    throw Error(std::string("linear: oneDNN could not pack a [") + std::to_string(n) + ", " + std::to_string(k) +
+                "] weight for " + compute_type_name(requested) + ": " + e.what());
+  }
+}
+
+PackedLinear::~PackedLinear() = default;
+
+int64_t PackedLinear::out_features() const { return s_->n; }
+int64_t PackedLinear::in_features() const { return s_->k; }
+bool PackedLinear::fused_gelu() const { return s_->gelu; }
+ComputeType PackedLinear::requested() const { return s_->requested; }
+ComputeType PackedLinear::compute() const { return s_->compute; }
+const std::string& PackedLinear::fallback_reason() const { return s_->fallback_reason; }
+
+size_t PackedLinear::packed_bytes() const {
+  size_t bytes = s_->k == 0 || s_->n == 0 ? 0 : s_->packed_md.get_size();
+  return bytes + s_->col_scale.size() * sizeof(float) + s_->col_sum.size() * sizeof(int32_t);
+}
+
+std::string PackedLinear::implementation(int64_t m) const {
+  if (s_->k == 0 || s_->n == 0) return "none (empty)";
+  return s_->make_pd(std::max<int64_t>(m, 1), s_->packed_md).impl_info_str();
+}
+
+void PackedLinear::forward(const float* x, int64_t m, float* y) const {
+  const State& s = *s_;
+  const int64_t n = s.n, k = s.k;
+  if (m <= 0 || n == 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i) std::copy(s.bias.begin(), s.bias.end(), y + i * n);
+    if (s.gelu) gelu_erf(y, m * n);
+    return;
+  }
+  Scratch& sc = scratch();
+  maybe_serial(m * n * k, [&] {
+    std::shared_ptr<const State::Entry> e;
+    try {
+      e = s.entry(m);
+    } catch (const dnnl::error& err) {
+      throw Error("linear: oneDNN could not create a " + std::string(compute_type_name(s.compute)) + " matmul for " +
+                  std::to_string(m) + " x [" + std::to_string(n) + ", " + std::to_string(k) + "]: " + err.what());
+    }
+    dnnl::engine& eng = cpu_engine();
+    const void* src_ptr = x;
+    if (s.src_dt == dt::bf16) {
+      uint16_t* b = grown(sc.bf16, static_cast<size_t>(m * k));
+      const int64_t total = m * k;
+      constexpr int64_t kChunk = int64_t{1} << 16;
+#pragma omp parallel for if (total >= 4 * kChunk) schedule(static)
+      for (int64_t c = 0; c < total; c += kChunk) round_to_bf16(x + c, std::min(kChunk, total - c), b + c);
+      src_ptr = b;
+    } else if (s.src_dt == dt::u8) {
+      uint8_t* q = grown(sc.u8, static_cast<size_t>(m * k));
+      float* rs = grown(sc.row_scale, static_cast<size_t>(m));
+      int32_t* rz = grown(sc.row_zero, static_cast<size_t>(m));
+      const float qmax = s.act_max;
+#pragma omp parallel for if (m * k >= (int64_t{1} << 18)) schedule(static)
+      for (int64_t r = 0; r < m; ++r) quantize_row(x + r * k, k, qmax, q + r * k, rs + r, rz + r);
+      src_ptr = q;
+    }
+    void* dst_ptr = y;
+    if (s.dst_dt == dt::s32) dst_ptr = grown(sc.s32, static_cast<size_t>(m * n));
+
+    dnnl::memory src(dnnl::memory::desc({m, k}, s.src_dt, tag::ab), eng, const_cast<void*>(src_ptr));
+    dnnl::memory dst(dnnl::memory::desc({m, n}, s.dst_dt, tag::ab), eng, dst_ptr);
+    dnnl::memory pad(dnnl::memory::desc({static_cast<int64_t>(e->scratch_bytes)}, dt::u8, tag::a), eng,
+                     grown(sc.onednn, std::max<size_t>(e->scratch_bytes, 1)));
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, s.packed}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, pad}};
+    dnnl::memory bias_mem;
+    if (s.primitive_bias()) {
+      bias_mem = dnnl::memory(dnnl::memory::desc({1, n}, dt::f32, tag::ab), eng, const_cast<float*>(s.bias.data()));
+      args.emplace(DNNL_ARG_BIAS, bias_mem);
+    }
+    dnnl::stream stream(eng);
+    e->prim.execute(stream, args);
+    stream.wait();
+
+    if (s.dst_dt == dt::s32) {
+      // y = row_scale · col_scale · (acc - row_zero · col_sum) + bias, then the activation.
+      const int32_t* acc = sc.s32.data();
+      const float* rs = sc.row_scale.data();
+      const int32_t* rz = sc.row_zero.data();
+      const float* cs = s.col_scale.data();
+      const int32_t* csum = s.col_sum.data();
+      const float* b = s.bias.data();
+      const bool gelu = s.gelu;
+#pragma omp parallel for if (m * n >= (int64_t{1} << 16)) schedule(static)
+      for (int64_t r = 0; r < m; ++r) {
+        dequantize_row(acc + r * n, n, rs[r], rz[r], cs, csum, b, y + r * n);
+        if (gelu) gelu_erf(y + r * n, n);
+      }
+    }
+  });
+}
+
+std::vector<std::string> cpu_flags() {
+  static const std::vector<std::string> flags = [] {
+    static const char* kInteresting[] = {"avx2",        "fma",         "avx512f",  "avx512bw", "avx512_vnni",
+                                         "avx512_bf16", "avx_vnni",    "amx_tile", "amx_bf16", "amx_int8"};
+    std::vector<std::string> found;
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("flags", 0) != 0) continue;
+      std::istringstream words(line.substr(line.find(':') + 1));
+      std::vector<std::string> have;
+      for (std::string w; words >> w;) have.push_back(w);
+      for (const char* f : kInteresting) {
+        if (std::find(have.begin(), have.end(), f) != have.end()) found.emplace_back(f);
+      }
+      break;
+    }
+    return found;
+  }();
+  return flags;
+}
+
+bool cpu_has_flag(const std::string& flag) {
+  const std::vector<std::string> flags = cpu_flags();
+  return std::find(flags.begin(), flags.end(), flag) != flags.end();
+}
+
+std::string onednn_version() {
+  const dnnl_version_t* v = dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+
+}  // namespace rembert::kernels
