@@ -2,12 +2,16 @@
 # Side-by-side benchmark: rembert.cpp float32 / bfloat16 / int8 and the peers of bench/peers (PyTorch float32 and
 # bfloat16, ONNX Runtime float32 and dynamic int8), one after the other in one run, same threads, same token ids,
 # on the full-size random checkpoint (google/rembert's shape, bare RemBertModel), then one table of medians and
-# ratios (peer median / our median: above 1 means rembert.cpp is faster).
+# ratios (peer median / our median: above 1 means rembert.cpp is faster), and the fraction of the GEMM limit each
+# of our paths reaches (its linear layers' operations per second / bench/rembert_bench_gemm's oneDNN matmul rate for
+# that dtype, measured at the start of the same run).
 #
 # usage: bench/perf.sh [BUILD_DIR=build] [WORK_DIR=/tmp/rembert-perf]
 # environment:
 #   THREADS (2), REPS (3)
-#   CASES   ("encoder:1:128 encoder:8:128 encoder:1:512 mixed:16,32,64,128,256,512,48,80")
+#   CONFIG  (configs/google-rembert.json): the checkpoint's shape
+#   CASES   ("encoder:1:128 encoder:8:128 encoder:1:512 mixed:16,32,64,128,256,512,48,80 encoder:8:142"; the last
+#           is the mixed batch's 1136 real tokens as 8 equal rows, to compare the two)
 #   DTYPES  ("float32 bfloat16 int8"): our paths
 #   PEER_RUNS ("torch:float32 torch:bfloat16 ort:float32 ort:int8"), "" for none
 #   PEERS   (bench/peers): the peer kit (set up once with its setup.sh); PYTHON (/usr/bin/python3): the one with torch
@@ -19,7 +23,8 @@ BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 WORK=${2:-/tmp/rembert-perf}
 THREADS=${THREADS:-2}
 REPS=${REPS:-3}
-CASES=${CASES:-"encoder:1:128 encoder:8:128 encoder:1:512 mixed:16,32,64,128,256,512,48,80"}
+CONFIG=${CONFIG:-$ROOT/configs/google-rembert.json}
+CASES=${CASES:-"encoder:1:128 encoder:8:128 encoder:1:512 mixed:16,32,64,128,256,512,48,80 encoder:8:142"}
 DTYPES=${DTYPES-"float32 bfloat16 int8"}
 PEER_RUNS=${PEER_RUNS-"torch:float32 torch:bfloat16 ort:float32 ort:int8"}
 PEERS=${PEERS:-$ROOT/bench/peers}
@@ -34,7 +39,7 @@ fi
 mkdir -p "$WORK"
 MODEL=$WORK/model
 if [ ! -f "$MODEL/model.safetensors" ]; then
-  "$REMBERT" init-random --config "$ROOT/configs/google-rembert.json" --out "$MODEL"
+  "$REMBERT" init-random --config "$CONFIG" --out "$MODEL"
 fi
 OUT=$WORK/results.jsonl
 : > "$OUT"
@@ -44,6 +49,7 @@ for c in $CASES; do CASE_ARGS+=(--case "$c"); done
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 echo "# flags: $(grep -o -w 'avx2\|avx512f\|avx512_bf16\|avx512_vnni\|amx_bf16\|amx_int8\|avx_vnni' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 SECONDS=0
+"$BUILD/bench/rembert_bench_gemm" --threads "$THREADS" | tee -a "$OUT"
 for dtype in $DTYPES; do
   "$REMBERT" info --model "$MODEL" --dtype "$dtype" --threads "$THREADS" | grep -E '^(compute|fallback|linear)' \
     | sed "s/^/# $dtype: /" | sort -u
@@ -73,11 +79,16 @@ done
 
 echo
 echo "median ms, $THREADS threads, $REPS reps (perf.sh wall time ${SECONDS}s); ratio = peer / rembert.cpp"
-"$PY" - "$OUT" <<'EOF'
+"$PY" - "$OUT" "$MODEL/config.json" <<'EOF'
 import json, sys
-rows, cols, loads = {}, [], []
+rows, cols, loads, gemm = {}, [], [], {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
+    if r.get("probe") == "gemm":
+        gemm[r["dtype"]] = r
+        continue
+    if r.get("probe") == "memory":
+        continue
     col = ("rembert.cpp" if r["peer"] == "rembert.cpp" else {"pytorch": "torch", "onnxruntime": "ort"}.get(r["peer"], r["peer"])) + " " + r["dtype"]
     if col not in cols:
         cols.append(col)
@@ -101,4 +112,33 @@ for (case, tokens), v in rows.items():
     print(f"| {case} | {tokens} | " + " | ".join(cells) + " |")
 print()
 print("\n".join(loads))
+
+# Fraction of the GEMM limit: the linear layers' multiply-adds of the encoder (per token: 4 H^2 attention
+# projections + 2 H I feed-forward per layer, and the E -> H input projection) per second, over the probe's rate.
+c = json.load(open(sys.argv[2]))
+H, I, L, E = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["input_embedding_size"]
+per_token = 2 * (L * (4 * H * H + 2 * H * I) + E * H)
+print()
+for d, g in gemm.items():
+    print(f"GEMM limit {d}: " + (f"{g['gflops']} GOP/s ({g['impl']}, M={g['m']} N={g['n']} K={g['k']})" if "gflops" in g
+                                 else f"none ({g['error']})"))
+print()
+print("| case | " + " | ".join(f"{o}: GOP/s, of limit" for o in ours) + " |")
+print("|---|" + "---:|" * len(ours))
+for (case, tokens), v in rows.items():
+    cells = []
+    for o in ours:
+        g = gemm.get(o.split()[1], {})
+        if o not in v or "gflops" not in g:
+            cells.append("-")
+            continue
+        rate = per_token * tokens / (v[o] / 1e3) / 1e9
+        cells.append(f"{rate:.0f}, {rate / g['gflops']:.0%}")
+    print(f"| {case} | " + " | ".join(cells) + " |")
+mixed = "mixed:16,32,64,128,256,512,48,80"
+for o in ours:
+    m = next((v[o] for (case, _), v in rows.items() if case == mixed and o in v), None)
+    e = next((v[o] for (case, _), v in rows.items() if case == "encoder:8:142" and o in v), None)
+    if m and e:
+        print(f"{o}: 8 mixed lengths (1136 real tokens) {m:.0f} ms / the same tokens as 8x142 {e:.0f} ms = {m / e:.2f}x")
 EOF
