@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "rembert/error.h"
+#include "kernels/per_isa.h"
 
 namespace rembert::kernels {
 
@@ -99,13 +100,6 @@ void add_inplace(float* x, const float* y, int64_t n) {
 }
 
 namespace {
-
-// Compiled for AVX-512, AVX2 + FMA and baseline x86-64, chosen at run time (GCC function multiversioning).
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define REMBERT_PER_ISA __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define REMBERT_PER_ISA
-#endif
 
 // exp(x) for x <= 0 (softmax after subtracting the row maximum) without a libm call, so the loop vectorizes:
 // Cephes' expf (n = round(x / ln 2), a degree-6 polynomial of the remainder, times 2^n; about 1 ulp). Below -87 the

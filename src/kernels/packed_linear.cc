@@ -17,6 +17,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "rembert/error.h"
+#include "kernels/per_isa.h"
 
 namespace rembert::kernels {
 
@@ -118,14 +119,8 @@ inline float round_even(float v) {
   return (v + kMagic) - kMagic;
 }
 
-// The per-call loops around the products (activation rounding and quantization, the int8 epilogue) are compiled
-// three times, for AVX-512, AVX2 + FMA and baseline x86-64; the loader picks one for the CPU at run time (GCC
-// function multiversioning), so the binary stays portable.
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define REMBERT_PER_ISA __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define REMBERT_PER_ISA
-#endif
+// The per-call loops around the products (activation rounding and quantization, the int8 epilogue) are
+// REMBERT_PER_ISA (kernels/per_isa.h).
 
 inline float clamp_value(float v, float lo, float hi) {
   v = v < lo ? lo : v;
