@@ -29,13 +29,14 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "fresh-root-check: needs root (debootstrap, chroot, mount)" >&2; exit 2; }
 log() { echo "== fresh-root-check: $*"; }
 
-# The README's commands: the first ```sh block after the `<!-- fresh-root: NAME -->` marker.
+# The README's commands: the first ```sh block after the `<!-- fresh-root: NAME -->` marker, in the README of the
+# commit that is checked (HEAD), not of the working tree.
 readme_block() {
-  awk -v name="$1" '
+  git -C "$REPO" show HEAD:README.md | awk -v name="$1" '
     $0 ~ "<!-- fresh-root: " name " -->" { armed = 1; next }
     armed && /^```sh/ { inside = 1; next }
     inside && /^```/ { exit }
-    inside { print }' "$REPO/README.md"
+    inside { print }'
 }
 for b in "${BLOCKS[@]}"; do
   [ -n "$(readme_block "$b")" ] || { echo "fresh-root-check: README.md has no '<!-- fresh-root: $b -->' block" >&2; exit 2; }
