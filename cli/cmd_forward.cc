@@ -113,15 +113,25 @@ TensorMap outputs_to_tensors(const ForwardOutputs& out) {
   return t;
 }
 
+}  // namespace
+
+std::shared_ptr<const Model> load_model(const std::string& model, const std::string& revision,
+                                        const std::string& dtype, const std::string& head, std::string* dir) {
+  LoadOptions load;
+  load.dtype = weight_dtype_from_name(dtype);
+  if (!head.empty()) load.head = head_from_name(head);
+  HubOptions hub;
+  hub.revision = revision;
+  const std::string resolved = resolve_model_for_task(model, hub, ModelParts{true, false, true});
+  if (dir) *dir = resolved;
+  return Model::load(resolved, load);
+}
+
+namespace {
+
 void run_forward(const ForwardOptions& o) {
   set_num_threads(o.threads);
-  LoadOptions load;
-  load.dtype = weight_dtype_from_name(o.dtype);
-  if (!o.head.empty()) load.head = head_from_name(o.head);
-  HubOptions hub;
-  hub.revision = o.revision;
-  const std::string dir = resolve_model_for_task(o.model_dir, hub, ModelParts{true, false, true});
-  auto model = Model::load(dir, load);
+  auto model = load_model(o.model_dir, o.revision, o.dtype, o.head);
   for (const auto& warning : model->warnings()) std::fprintf(stderr, "rembert: warning: %s\n", warning.c_str());
 
   ForwardInputs in = read_inputs(o.inputs_path, static_cast<size_t>(model->config().num_hidden_layers));

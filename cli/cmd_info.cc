@@ -20,13 +20,8 @@ struct InfoOptions {
 
 void run_info(const InfoOptions& o) {
   set_num_threads(o.threads);
-  LoadOptions load;
-  load.dtype = weight_dtype_from_name(o.dtype);
-  if (!o.head.empty()) load.head = head_from_name(o.head);
-  HubOptions hub;
-  hub.revision = o.revision;
-  const std::string dir = resolve_model_for_task(o.model, hub, ModelParts{true, false, true});
-  auto model = Model::load(dir, load);
+  std::string dir;
+  auto model = load_model(o.model, o.revision, o.dtype, o.head, &dir);
   for (const auto& warning : model->warnings()) {
     // Only what bears on the compute path: missing/unexpected weights are forward's business.
     if (warning.find("compute is not available") != std::string::npos) {

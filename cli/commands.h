@@ -3,6 +3,10 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <memory>
+#include <string>
+
+#include "rembert/model.h"
 
 namespace rembert::cli {
 
@@ -20,5 +24,10 @@ Command add_feature_extraction_command(CLI::App& app);
 Command add_text_generation_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
+
+// The model of --model (a folder or hub id, at --revision) for --head (empty: the config's) with --dtype, as the
+// forward and info commands load it (config and weights of a hub snapshot); `dir` receives the folder it came from.
+std::shared_ptr<const Model> load_model(const std::string& model, const std::string& revision,
+                                        const std::string& dtype, const std::string& head, std::string* dir = nullptr);
 
 }  // namespace rembert::cli
