@@ -158,6 +158,7 @@ class App {
 
   // Pooled, normalised embeddings for /embed and /v1/embeddings; `tokens` gets the tokens counted.
   std::vector<std::vector<float>> embed(const json& body, const char* key, bool normalize, int64_t* tokens);
+  ojson compute_json() const;
 
   const ServerOptions& o_;
   PipelineModel pm_;
@@ -440,6 +441,21 @@ void App::run_solo(const std::function<void()>& job) {
   if (state->error) std::rethrow_exception(state->error);
 }
 
+// The compute path: what `rembert info` prints, for the model as the server loaded it.
+ojson App::compute_json() const {
+  const ComputeInfo info = pm_.model->compute_info();
+  ojson kernels = ojson::object();
+  for (const auto& [shape, impl] : info.kernels) kernels[shape] = impl;
+  return {{"requested", info.requested},
+          {"compute", info.compute},
+          {"fallback", info.fallback.empty() ? ojson(nullptr) : ojson(info.fallback)},
+          {"threads", num_threads()},
+          {"cpu_flags", cpu_flags()},
+          {"onednn", onednn_version()},
+          {"packed_weight_bytes", info.packed_bytes},
+          {"kernels_at_128_rows", kernels}};
+}
+
 void App::handle_info(const httplib::Request&, httplib::Response& res) {
   const RemBertConfig& c = pm_.model->config();
   ojson model_type;
@@ -481,6 +497,7 @@ void App::handle_info(const httplib::Request&, httplib::Response& res) {
       {"auto_truncate", o_.auto_truncate},
       {"payload_limit", o_.payload_limit},
       {"tokenization_workers", nullptr},
+      {"compute", compute_json()},
       {"version", REMBERT_VERSION},
       {"sha", nullptr},
       {"docker_label", nullptr},

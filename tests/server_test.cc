@@ -234,6 +234,25 @@ rembert::PipelineModel load(const std::string& name) {
 
 // ---------------------------------------------------------------- embeddings, tokenizer, info, metrics
 
+// /info says how the products are computed, as `rembert info` does: the path, the threads, the CPU flags and
+// oneDNN's kernels.
+TEST(Server, InfoNamesTheComputePath) {
+  ServerProcess server({"--model", fixture_path("models/base"), "--dtype", "int8", "--threads", "1"});
+  ASSERT_GT(server.port(), 0);
+  const CurlResult r = curl_get(server, "/info");
+  ASSERT_EQ(r.status, 200);
+  const json c = json::parse(r.body)["compute"];
+  EXPECT_EQ(c["requested"], "int8");
+  EXPECT_EQ(c["compute"], "int8");  // int8 runs on every x86-64 CPU
+  EXPECT_EQ(c["threads"], 1);
+  EXPECT_EQ(c["cpu_flags"], json(rembert::cpu_flags()));
+  EXPECT_EQ(c["onednn"], rembert::onednn_version());
+  EXPECT_GT(c["packed_weight_bytes"].get<int64_t>(), 0);
+  ASSERT_TRUE(c["kernels_at_128_rows"].is_object());
+  EXPECT_FALSE(c["kernels_at_128_rows"].empty()) << c.dump();
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(Server, EmbeddingRoutesWithCurl) {
   ServerProcess server({"--model", fixture_path("models/base")});
   ASSERT_GT(server.port(), 0);
@@ -251,6 +270,10 @@ TEST(Server, EmbeddingRoutesWithCurl) {
   EXPECT_EQ(i["architecture"], "RemBertModel");
   EXPECT_EQ(i["routes"], json({"/health", "/info", "/metrics", "/tokenize", "/decode", "/embed", "/embed_all",
                                "/v1/embeddings"}));
+
+  EXPECT_EQ(i["compute"]["requested"], "float32");
+  EXPECT_EQ(i["compute"]["compute"], "float32");
+  EXPECT_TRUE(i["compute"]["fallback"].is_null());
 
   // /embed: CLS pooling and L2 normalisation by default, as the library's feature extraction computes them.
   rembert::FeatureExtractionOptions cls;

@@ -160,7 +160,8 @@ std::vector<TensorSpec> parameter_specs(const RemBertConfig& config, HeadType he
 void write_random_checkpoint(const RemBertConfig& config, HeadType head, const std::string& out_dir, DType dtype,
                              uint64_t seed);
 
-// Threads used by the kernels (OpenMP); 0 keeps the default (all cores).
+// Threads each computation uses (one OpenMP team per calling thread, shared with oneDNN), for every thread of the
+// process, also threads started later; 0 or less: OpenMP's default (OMP_NUM_THREADS, else all cores).
 void set_num_threads(int threads);
 // Threads the kernels use now.
 int num_threads();

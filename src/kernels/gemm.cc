@@ -4,34 +4,12 @@
 #include <string>
 #include <vector>
 
-#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include "kernels/threads.h"
 #include "rembert/error.h"
 
 namespace rembert::kernels {
-
-namespace {
-
-// Below this many multiply-adds a product runs on the calling thread: waking the other threads costs more than it
-// saves, and on a busy machine a barrier can wait a whole scheduler time slice for a descheduled thread.
-constexpr int64_t kParallelMinWork = int64_t{1} << 23;
-
-// Runs `f` with this thread's OpenMP team size limited to one (the setting is per thread, so other callers are not
-// affected) when the work is small.
-template <class F>
-void maybe_serial(int64_t work, F&& f) {
-  if (work >= kParallelMinWork || omp_in_parallel()) {
-    f();
-    return;
-  }
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  f();
-  omp_set_num_threads(saved);
-}
-
-}  // namespace
 
 void sgemm(bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {

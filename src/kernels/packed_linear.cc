@@ -18,6 +18,7 @@
 
 #include "rembert/error.h"
 #include "kernels/per_isa.h"
+#include "kernels/threads.h"
 
 namespace rembert::kernels {
 
@@ -26,9 +27,6 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 using dims = dnnl::memory::dims;
-
-// Below this many multiply-adds a product runs on the calling thread (see gemm.cc).
-constexpr int64_t kParallelMinWork = int64_t{1} << 23;
 
 // The rows the weights are packed for at load. oneDNN's blocked weight layout does not depend on M (checked for
 // every other M: a primitive whose layout differs is created for the packed layout instead).
@@ -39,20 +37,6 @@ constexpr size_t kMaxCachedPrimitives = 256;  // per PackedLinear
 dnnl::engine& cpu_engine() {
   static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   return engine;
-}
-
-template <class F>
-void maybe_serial(int64_t work, F&& f) {
-  if (work >= kParallelMinWork || omp_in_parallel()) {
-    f();
-    return;
-  }
-  struct Restore {
-    int threads;
-    ~Restore() { omp_set_num_threads(threads); }
-  } restore{omp_get_max_threads()};
-  omp_set_num_threads(1);
-  f();
 }
 
 bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }

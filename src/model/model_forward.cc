@@ -7,6 +7,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/ops.h"
+#include "kernels/threads.h"
 #include "model/losses.h"
 #include "model/model_impl.h"
 #include "rembert/error.h"
@@ -464,6 +465,7 @@ std::vector<int64_t> clamped_positions(const Tensor& t, int64_t B, int64_t S, co
 }  // namespace
 
 ForwardOutputs Model::forward(const ForwardInputs& raw) const {
+  kernels::prepare_compute_thread();
   const Impl& m = *impl_;
   const RemBertConfig& c = m.config;
   const HeadType head = m.head;

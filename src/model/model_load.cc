@@ -5,9 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <omp.h>
-
 #include "core/random.h"
+#include "kernels/threads.h"
 #include "model/model_impl.h"
 #include "rembert/error.h"
 
@@ -190,11 +189,9 @@ const char* weight_dtype_name(WeightDType dtype) {
   return "?";
 }
 
-void set_num_threads(int threads) {
-  if (threads > 0) omp_set_num_threads(threads);
-}
+void set_num_threads(int threads) { kernels::set_compute_threads(threads); }
 
-int num_threads() { return omp_get_max_threads(); }
+int num_threads() { return kernels::compute_threads(); }
 
 std::vector<TensorSpec> parameter_specs(const RemBertConfig& config, HeadType head, bool add_pooling_layer) {
   config.validate();
