@@ -5,6 +5,7 @@
 #include <numeric>
 #include <string>
 
+#include "core/scratch.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
 #include "kernels/threads.h"
@@ -24,6 +25,8 @@ using model::Linear;
 constexpr float kMaskMin = std::numeric_limits<float>::lowest();
 
 Tensor new_f32(Shape shape) { return Tensor(DType::F32, std::move(shape)); }
+// An intermediate result every element of which is written before it is read: from the per-thread pool, not zeroed.
+Tensor scratch_f32(Shape shape) { return scratch_tensor(DType::F32, std::move(shape)); }
 
 // y[rows, out] = x[rows, in] · weightᵀ + bias
 void apply_linear(const Linear& l, const float* x, int64_t rows, float* y) { l.packed->forward(x, rows, y); }
@@ -187,7 +190,7 @@ Tensor embed(const Model::Impl& m, const ForwardInputs& in, const CallState& st)
   }
 
   const int64_t R = st.rows;
-  Tensor x = new_f32({R, E});
+  Tensor x = scratch_f32({R, E});
   float* xd = x.mutable_data<float>();
   if (in.input_ids.defined()) {
     std::vector<int64_t> ids = index_values(in.input_ids, "input_ids", c.vocab_size, "vocab_size");
@@ -210,7 +213,7 @@ Tensor embed(const Model::Impl& m, const ForwardInputs& in, const CallState& st)
   apply_layer_norm(emb.layer_norm, xd, R, E, c.layer_norm_eps);
 
   const int64_t H = c.hidden_size;
-  Tensor h = new_f32({R, H});
+  Tensor h = scratch_f32({R, H});
   apply_linear(m.params.encoder.embedding_hidden_mapping_in, xd, R, h.mutable_data<float>());
   return h;
 }
@@ -249,7 +252,7 @@ void attend(const Model::Impl& m, const Attention& a, const float* h, const Call
             const Tensor& value, const float* mask, const float* head_scale, float* probs, float* out) {
   const int64_t B = st.batch, S = st.seq, R = st.rows, D = m.config.head_dim(), H = m.config.hidden_size;
   const int64_t width = a.num_heads * D;
-  Tensor q = new_f32({R, width}), context = new_f32({R, width});
+  Tensor q = scratch_f32({R, width}), context = scratch_f32({R, width});
   apply_linear(a.query, h, R, q.mutable_data<float>());
   if (st.packed) {
     // Each sequence attends over its own tokens only: no padding, no mask.
@@ -316,7 +319,7 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
     }
     Tensor probs;
     if (st.output_attentions) probs = new_f32({B, layer.attention.num_heads, S, st.past + S});
-    Tensor h1 = new_f32({R, H});
+    Tensor h1 = scratch_f32({R, H});
     attend(m, layer.attention, h.data<float>(), st, kv.key, kv.value, st.self_mask.data<float>(), head_scale,
            probs.defined() ? probs.mutable_data<float>() : nullptr, h1.mutable_data<float>());
     if (st.output_attentions) out.attentions.push_back(probs);
@@ -333,7 +336,7 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
       }
       Tensor cross_probs;
       if (st.output_attentions) cross_probs = new_f32({B, cross.num_heads, S, kv.cross_key.dim(2)});
-      Tensor h2 = new_f32({B * S, H});
+      Tensor h2 = scratch_f32({B * S, H});
       attend(m, cross, h1.data<float>(), st, kv.cross_key, kv.cross_value, st.cross_mask.data<float>(),
              head_scale, cross_probs.defined() ? cross_probs.mutable_data<float>() : nullptr,
              h2.mutable_data<float>());
@@ -342,9 +345,9 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
     }
 
     // Feed-forward: LayerNorm(dense_IxH(act(dense_HxI(h1))) + h1).
-    Tensor inter = new_f32({R, c.intermediate_size});
+    Tensor inter = scratch_f32({R, c.intermediate_size});
     apply_linear_act(layer.intermediate, m.activation, h1.data<float>(), R, inter.mutable_data<float>());
-    Tensor h_next = new_f32({R, H});
+    Tensor h_next = scratch_f32({R, H});
     apply_linear(layer.output, inter.data<float>(), R, h_next.mutable_data<float>());
     kernels::add_inplace(h_next.mutable_data<float>(), h1.data<float>(), R * H);
     apply_layer_norm(layer.output_layer_norm, h_next.mutable_data<float>(), R, H, c.layer_norm_eps);
@@ -356,7 +359,7 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
   out.sequence = h;  // [rows, H]
 
   if (m.params.pooler) {  // tanh(dense(h[:, 0]))
-    Tensor first = new_f32({B, H});
+    Tensor first = scratch_f32({B, H});
     for (int64_t b = 0; b < B; ++b) {
       const int64_t row = st.packed ? st.offsets[static_cast<size_t>(b)] : b * S;
       std::memcpy(first.mutable_data<float>() + b * H, h.data<float>() + row * H, H * sizeof(float));
@@ -576,7 +579,7 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
       const float* head_in = seq;
       if (some_rows) {
         if (in.labels.defined()) throw Error("logits_rows: a loss needs the logits of every position");
-        gathered = new_f32({rows, H});
+        gathered = scratch_f32({rows, H});
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t row = in.logits_rows[static_cast<size_t>(r)];
           if (row < 0 || row >= B * S) {
@@ -587,7 +590,7 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
         }
         head_in = gathered.data<float>();
       }
-      Tensor t = new_f32({rows, O});
+      Tensor t = scratch_f32({rows, O});
       apply_linear_act(lm.dense, m.activation, head_in, rows, t.mutable_data<float>());
       apply_layer_norm(lm.layer_norm, t.mutable_data<float>(), rows, O, c.layer_norm_eps);
       out.logits = some_rows ? new_f32({rows, V}) : new_f32({B, S, V});
