@@ -37,5 +37,41 @@ TEST(Ops, SoftmaxMatchesTheDoubleReferenceIncludingMaskedPositions) {
   }
 }
 
+// Attention's softmax(scores * scale + mask) * head multiplier against the double reference, one row fully masked
+// (transformers then gives every position the same probability).
+TEST(Ops, ScaledMaskedSoftmaxMatchesTheDoubleReference) {
+  std::mt19937 gen(5);
+  std::normal_distribution<float> dist(0.0f, 8.0f);
+  const int64_t rows = 3, cols = 37;
+  const float scale = 0.125f, post = 0.5f, lowest = std::numeric_limits<float>::lowest();
+  std::vector<float> x(static_cast<size_t>(rows * cols)), mask(x.size(), 0.0f);
+  for (float& v : x) v = dist(gen);
+  for (int64_t c = 0; c < cols; c += 4) mask[static_cast<size_t>(c)] = lowest;         // row 0: some masked
+  for (int64_t c = 0; c < cols; ++c) mask[static_cast<size_t>(2 * cols + c)] = lowest;  // row 2: all masked
+  for (const float* m : {static_cast<const float*>(nullptr), static_cast<const float*>(mask.data())}) {
+    std::vector<float> y = x;
+    kernels::scaled_masked_softmax_rows(y.data(), rows, cols, scale, m, post);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<float> t(static_cast<size_t>(cols));  // the scaled, masked scores as float computes them
+      for (int64_t c = 0; c < cols; ++c) {
+        const auto i = static_cast<size_t>(r * cols + c);
+        t[static_cast<size_t>(c)] = x[i] * scale + (m ? m[i] : 0.0f);
+      }
+      double max = -INFINITY, sum = 0.0;
+      for (float v : t) max = std::max(max, static_cast<double>(v));
+      for (float v : t) sum += std::exp(static_cast<double>(v - static_cast<float>(max)));
+      for (int64_t c = 0; c < cols; ++c) {
+        const double ref = post * std::exp(static_cast<double>(t[static_cast<size_t>(c)] - static_cast<float>(max))) / sum;
+        EXPECT_NEAR(y[static_cast<size_t>(r * cols + c)], ref, 1e-6 * ref + 1e-30)
+            << (m ? "masked" : "unmasked") << " row " << r << " col " << c;
+      }
+    }
+  }
+  // The fully masked row: every probability post / cols.
+  std::vector<float> y = x;
+  kernels::scaled_masked_softmax_rows(y.data(), rows, cols, scale, mask.data(), post);
+  EXPECT_NEAR(y[static_cast<size_t>(2 * cols + 5)], post / cols, 1e-7);
+}
+
 }  // namespace
 }  // namespace rembert

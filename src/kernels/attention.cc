@@ -1,5 +1,6 @@
 #include "kernels/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -17,32 +18,31 @@ void attention(const AttentionShape& s, const float* q, const float* k, const fl
   const int64_t pos_stride = s.kv_pos_stride ? s.kv_pos_stride : s.head_dim;
   const int64_t head_stride = s.kv_head_stride ? s.kv_head_stride : s.kv_len * s.head_dim;
   const int64_t batch_stride = s.kv_pos_stride ? s.kv_len * s.kv_pos_stride : s.heads * head_stride;
+  // Tasks are (batch row, head, block of query rows): a block's scores [kQueryBlock, kv_len] stay in the core's
+  // cache from the product through the softmax to the product with v, and long sequences give every thread work.
+  constexpr int64_t kQueryBlock = 128;
+  const int64_t blocks = (s.q_len + kQueryBlock - 1) / kQueryBlock;
+  const int64_t tasks = pairs * blocks;
   // Small problems stay on the calling thread (see kParallelMinWork in threads.h).
   const int64_t work = pairs * s.q_len * s.kv_len * s.head_dim;
 #pragma omp parallel if (work >= (int64_t{1} << 21))
   {
-    std::vector<float> scores(static_cast<size_t>(s.q_len * s.kv_len));
+    std::vector<float> scores(probs_out ? 0 : static_cast<size_t>(std::min(kQueryBlock, s.q_len) * s.kv_len));
 #pragma omp for schedule(static)
-    for (int64_t pair = 0; pair < pairs; ++pair) {
-      const int64_t b = pair / s.heads;
-      const int64_t h = pair % s.heads;
-      const float* q_bh = q + b * s.q_len * width + h * s.head_dim;
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t pair = task / blocks, q0 = (task % blocks) * kQueryBlock;
+      const int64_t rows = std::min(kQueryBlock, s.q_len - q0);
+      const int64_t b = pair / s.heads, h = pair % s.heads;
+      const float* q_blk = q + (b * s.q_len + q0) * width + h * s.head_dim;
       const float* k_bh = k + b * batch_stride + h * head_stride;
       const float* v_bh = v + b * batch_stride + h * head_stride;
-      float* p = probs_out ? probs_out + (b * s.heads + h) * s.q_len * s.kv_len : scores.data();
+      float* p = probs_out ? probs_out + ((b * s.heads + h) * s.q_len + q0) * s.kv_len : scores.data();
 
-      sgemm(true, s.q_len, s.kv_len, s.head_dim, 1.0f, q_bh, width, k_bh, pos_stride, 0.0f, p, s.kv_len);
-      const float* mask_b = mask ? mask + b * s.q_len * s.kv_len : nullptr;
-      for (int64_t i = 0; i < s.q_len * s.kv_len; ++i) {
-        p[i] = p[i] * inv_sqrt_d + (mask_b ? mask_b[i] : 0.0f);
-      }
-      softmax_rows(p, s.q_len, s.kv_len);
-      if (head_scale) {
-        const float scale = head_scale[h];
-        for (int64_t i = 0; i < s.q_len * s.kv_len; ++i) p[i] *= scale;
-      }
-      float* ctx_bh = context + b * s.q_len * width + h * s.head_dim;
-      sgemm(false, s.q_len, s.head_dim, s.kv_len, 1.0f, p, s.kv_len, v_bh, pos_stride, 0.0f, ctx_bh, width);
+      sgemm(true, rows, s.kv_len, s.head_dim, 1.0f, q_blk, width, k_bh, pos_stride, 0.0f, p, s.kv_len);
+      const float* mask_blk = mask ? mask + (b * s.q_len + q0) * s.kv_len : nullptr;
+      scaled_masked_softmax_rows(p, rows, s.kv_len, inv_sqrt_d, mask_blk, head_scale ? head_scale[h] : 1.0f);
+      float* ctx_blk = context + (b * s.q_len + q0) * width + h * s.head_dim;
+      sgemm(false, rows, s.head_dim, s.kv_len, 1.0f, p, s.kv_len, v_bh, pos_stride, 0.0f, ctx_blk, width);
     }
   }
 }

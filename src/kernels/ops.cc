@@ -140,10 +140,47 @@ REMBERT_PER_ISA void softmax_row(float* row, int64_t cols) {
   for (int64_t c = 0; c < cols; ++c) row[c] *= inv;
 }
 
+// softmax(row * scale + mask) * post_scale in two passes over the row: the scaled, masked values and their maximum,
+// then exp, sum and the normalization.
+REMBERT_PER_ISA void scaled_masked_softmax_row(float* row, int64_t cols, float scale, const float* mask,
+                                               float post_scale) {
+  float max = -INFINITY;
+  if (mask) {
+#pragma omp simd reduction(max : max)
+    for (int64_t c = 0; c < cols; ++c) {
+      row[c] = row[c] * scale + mask[c];
+      max = row[c] > max ? row[c] : max;
+    }
+  } else {
+#pragma omp simd reduction(max : max)
+    for (int64_t c = 0; c < cols; ++c) {
+      row[c] = row[c] * scale;
+      max = row[c] > max ? row[c] : max;
+    }
+  }
+  if (max == -INFINITY) max = 0.0f;
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t c = 0; c < cols; ++c) {
+    row[c] = exp_nonpositive(row[c] - max);
+    sum += row[c];
+  }
+  const float inv = post_scale / sum;
+#pragma omp simd
+  for (int64_t c = 0; c < cols; ++c) row[c] *= inv;
+}
+
 }  // namespace
 
 void softmax_rows(float* x, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) softmax_row(x + r * cols, cols);
+}
+
+void scaled_masked_softmax_rows(float* x, int64_t rows, int64_t cols, float scale, const float* mask,
+                                float post_scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    scaled_masked_softmax_row(x + r * cols, cols, scale, mask ? mask + r * cols : nullptr, post_scale);
+  }
 }
 
 void tanh_inplace(float* x, int64_t n) {

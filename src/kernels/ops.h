@@ -24,6 +24,11 @@ void add_inplace(float* x, const float* y, int64_t n);
 // In-place softmax over each row of `cols` values.
 void softmax_rows(float* x, int64_t rows, int64_t cols);
 
+// In place, per row: softmax(x * scale + mask) * post_scale (attention's scores to probabilities, with the head
+// mask's multiplier). mask: [rows, cols] additive, or null.
+void scaled_masked_softmax_rows(float* x, int64_t rows, int64_t cols, float scale, const float* mask,
+                                float post_scale);
+
 void tanh_inplace(float* x, int64_t n);
 
 }  // namespace rembert::kernels
