@@ -73,5 +73,41 @@ TEST(Ops, ScaledMaskedSoftmaxMatchesTheDoubleReference) {
   EXPECT_NEAR(y[static_cast<size_t>(2 * cols + 5)], post / cols, 1e-7);
 }
 
+// LayerNorm(x + residual) against the double reference of the float sum; in place, as the model calls it.
+TEST(Ops, ResidualLayerNormMatchesTheDoubleReference) {
+  std::mt19937 gen(7);
+  std::normal_distribution<float> dist(1.0f, 3.0f);
+  const int64_t rows = 4, cols = 1152;  // 4 x 1152 > 65536 / 16: also the threaded loop when OpenMP has threads
+  std::vector<float> x(static_cast<size_t>(rows * cols)), res(x.size()), gamma(static_cast<size_t>(cols)),
+      beta(gamma.size());
+  for (float& v : x) v = dist(gen);
+  for (float& v : res) v = dist(gen);
+  for (float& v : gamma) v = dist(gen);
+  for (float& v : beta) v = dist(gen);
+  const float eps = 1e-12f;
+  std::vector<float> y = x;
+  kernels::add_layer_norm(y.data(), res.data(), rows, cols, gamma.data(), beta.data(), eps);
+  std::vector<float> plain = x;  // layer_norm alone on the sum computed beforehand gives the same values
+  for (size_t i = 0; i < plain.size(); ++i) plain[i] += res[i];
+  kernels::layer_norm(plain.data(), rows, cols, gamma.data(), beta.data(), eps, plain.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    double mean = 0.0, var = 0.0;
+    for (int64_t c = 0; c < cols; ++c) mean += x[static_cast<size_t>(r * cols + c)] + res[static_cast<size_t>(r * cols + c)];
+    mean /= static_cast<double>(cols);
+    for (int64_t c = 0; c < cols; ++c) {
+      const double d = static_cast<double>(x[static_cast<size_t>(r * cols + c)] + res[static_cast<size_t>(r * cols + c)]) - mean;
+      var += d * d;
+    }
+    var /= static_cast<double>(cols);
+    for (int64_t c = 0; c < cols; ++c) {
+      const auto i = static_cast<size_t>(r * cols + c);
+      const double ref = (static_cast<double>(x[i] + res[i]) - mean) / std::sqrt(var + eps) * gamma[static_cast<size_t>(c)] +
+                         beta[static_cast<size_t>(c)];
+      EXPECT_NEAR(y[i], ref, 2e-5 * (std::fabs(ref) + 1.0)) << "row " << r << " col " << c;
+      EXPECT_EQ(y[i], plain[i]) << "row " << r << " col " << c;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rembert

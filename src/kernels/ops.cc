@@ -76,28 +76,58 @@ void apply_activation(Activation act, float* x, int64_t n) {
   }
 }
 
+namespace {
+
+// One row of (x [+ residual]) normalized: the sum is formed in float as the separate add would, the statistics in
+// double (two passes, as PyTorch's float32 layer norm is accurate to), the rest vectorized per ISA.
+REMBERT_PER_ISA void layer_norm_row(const float* in, const float* residual, int64_t cols, const float* gamma,
+                                    const float* beta, float eps, float* o) {
+  double sum = 0.0;
+  if (residual) {
+#pragma omp simd reduction(+ : sum)
+    for (int64_t c = 0; c < cols; ++c) {
+      o[c] = in[c] + residual[c];
+      sum += o[c];
+    }
+    in = o;
+  } else {
+#pragma omp simd reduction(+ : sum)
+    for (int64_t c = 0; c < cols; ++c) sum += in[c];
+  }
+  const float mean = static_cast<float>(sum / static_cast<double>(cols));
+  double sq = 0.0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t c = 0; c < cols; ++c) {
+    const float d = in[c] - mean;
+    sq += static_cast<double>(d) * d;
+  }
+  const float inv_std = 1.0f / std::sqrt(static_cast<float>(sq / static_cast<double>(cols)) + eps);
+#pragma omp simd
+  for (int64_t c = 0; c < cols; ++c) o[c] = (in[c] - mean) * inv_std * gamma[c] + beta[c];
+}
+
+REMBERT_PER_ISA void add_row(float* x, const float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+}  // namespace
+
 void layer_norm(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta, float eps,
                 float* out) {
 #pragma omp parallel for if (rows * cols > 65536)
+  for (int64_t r = 0; r < rows; ++r) layer_norm_row(x + r * cols, nullptr, cols, gamma, beta, eps, out + r * cols);
+}
+
+void add_layer_norm(float* x, const float* residual, int64_t rows, int64_t cols, const float* gamma,
+                    const float* beta, float eps) {
+#pragma omp parallel for if (rows * cols > 65536)
   for (int64_t r = 0; r < rows; ++r) {
-    const float* in = x + r * cols;
-    float* o = out + r * cols;
-    double sum = 0.0;
-    for (int64_t c = 0; c < cols; ++c) sum += in[c];
-    const float mean = static_cast<float>(sum / static_cast<double>(cols));
-    double sq = 0.0;
-    for (int64_t c = 0; c < cols; ++c) {
-      const float d = in[c] - mean;
-      sq += static_cast<double>(d) * d;
-    }
-    const float inv_std = 1.0f / std::sqrt(static_cast<float>(sq / static_cast<double>(cols)) + eps);
-    for (int64_t c = 0; c < cols; ++c) o[c] = (in[c] - mean) * inv_std * gamma[c] + beta[c];
+    layer_norm_row(x + r * cols, residual + r * cols, cols, gamma, beta, eps, x + r * cols);
   }
 }
 
-void add_inplace(float* x, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
-}
+void add_inplace(float* x, const float* y, int64_t n) { add_row(x, y, n); }
 
 namespace {
 

@@ -18,6 +18,10 @@ void apply_activation(Activation act, float* x, int64_t n);
 void layer_norm(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta, float eps,
                 float* out);
 
+// x = LayerNorm(x + residual) per row (the residual connection and the norm in one pass over the rows).
+void add_layer_norm(float* x, const float* residual, int64_t rows, int64_t cols, const float* gamma,
+                    const float* beta, float eps);
+
 // x[r] += y[r] element-wise.
 void add_inplace(float* x, const float* y, int64_t n);
 

@@ -41,6 +41,13 @@ void apply_layer_norm(const LayerNorm& ln, float* x, int64_t rows, int64_t width
   kernels::layer_norm(x, rows, width, ln.weight.data<float>(), ln.bias.data<float>(), static_cast<float>(eps), x);
 }
 
+// x = LayerNorm(x + residual)
+void apply_residual_layer_norm(const LayerNorm& ln, float* x, const float* residual, int64_t rows, int64_t width,
+                               double eps) {
+  kernels::add_layer_norm(x, residual, rows, width, ln.weight.data<float>(), ln.bias.data<float>(),
+                          static_cast<float>(eps));
+}
+
 void expect_shape(const Tensor& t, const Shape& shape, const char* name) {
   if (t.shape() != shape) {
     throw Error(std::string(name) + ": expected shape " + shape_to_string(shape) + ", got " +
@@ -268,8 +275,7 @@ void attend(const Model::Impl& m, const Attention& a, const float* h, const Call
                        context.mutable_data<float>(), probs);
   }
   apply_linear(a.output, context.data<float>(), R, out);
-  kernels::add_inplace(out, h, R * H);
-  apply_layer_norm(a.layer_norm, out, R, H, m.config.layer_norm_eps);
+  apply_residual_layer_norm(a.layer_norm, out, h, R, H, m.config.layer_norm_eps);
 }
 
 // [rows, W] activations back to [B, S, W]; padded positions are zero in the padding-free layout.
@@ -349,8 +355,8 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
     apply_linear_act(layer.intermediate, m.activation, h1.data<float>(), R, inter.mutable_data<float>());
     Tensor h_next = scratch_f32({R, H});
     apply_linear(layer.output, inter.data<float>(), R, h_next.mutable_data<float>());
-    kernels::add_inplace(h_next.mutable_data<float>(), h1.data<float>(), R * H);
-    apply_layer_norm(layer.output_layer_norm, h_next.mutable_data<float>(), R, H, c.layer_norm_eps);
+    apply_residual_layer_norm(layer.output_layer_norm, h_next.mutable_data<float>(), h1.data<float>(), R, H,
+                              c.layer_norm_eps);
     h = h_next;
 
     if (st.use_cache) out.cache.push_back(kv);
