@@ -16,7 +16,8 @@ void attention(const AttentionShape& s, const float* q, const float* k, const fl
   const int64_t pairs = s.batch * s.heads;
   const int64_t pos_stride = s.kv_pos_stride ? s.kv_pos_stride : s.head_dim;
   const int64_t head_stride = s.kv_head_stride ? s.kv_head_stride : s.kv_len * s.head_dim;
-  const int64_t batch_stride = s.kv_pos_stride ? s.kv_len * s.kv_pos_stride : s.heads * head_stride;
+  const int64_t batch_stride =
+      s.kv_batch_stride ? s.kv_batch_stride : (s.kv_pos_stride ? s.kv_len * s.kv_pos_stride : s.heads * head_stride);
   // Small problems stay on the calling thread (see kParallelMinWork in gemm.cc).
   const int64_t work = pairs * s.q_len * s.kv_len * s.head_dim;
 #pragma omp parallel if (work >= (int64_t{1} << 21))
