@@ -143,11 +143,12 @@ pairs = [(o, p) for o in ours for p in peers
          if (o.endswith("float32") and p in ("ort float32", "torch float32"))
          or (o.endswith("int8") and p in ("ort float32", "ort int8"))
          or (o.endswith("bfloat16") and p in ("torch bfloat16", "ort float32"))]
-head = f"| case | tokens | " + " | ".join(cols) + " | " + " | ".join(f"{p} / {o.split()[1]}" for o, p in pairs) + " |"
+head = "| case | tokens | " + " | ".join(cols + [f"{p} / {o.split()[1]}" for o, p in pairs]) + " |"
 print(head)
 print("|---|---:|" + "---:|" * (len(cols) + len(pairs)))
+ms = lambda x: f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 1 else f"{x:.3f}"
 for (case, tokens), v in rows.items():
-    cells = [(f"{v[c]:.0f}" if v[c] >= 100 else f"{v[c]:.1f}") if c in v else "-" for c in cols]
+    cells = [ms(v[c]) if c in v else "-" for c in cols]
     cells += [f"{v[p] / v[o]:.2f}x" if o in v and p in v else "-" for o, p in pairs]
     print(f"| {case} | {tokens} | " + " | ".join(cells) + " |")
 
@@ -176,8 +177,8 @@ for case, tokens in [k for k in rows if k[0].startswith("decode:") and not k[0].
         full, prompt, d = median(case, o), median(f"decode:{P}:1", o), o.split()[1]
         if not full or not prompt or d not in weight_bytes or not memory:
             return "-"
-        ms, limit = (full - prompt) / (int(N) - 1), weight_bytes[d] / (memory * 1e9) * 1e3
-        return f"{ms:.0f} ms, {ms / limit:.2f}x of {limit:.0f}"
+        step, limit = (full - prompt) / (int(N) - 1), weight_bytes[d] / (memory * 1e9) * 1e3
+        return f"{ms(step)} ms, {step / limit:.2f}x of {ms(limit)}"
     our_row(f"{case} per token, of the weight-read limit (target <= 1.3x)", tokens, per_token)
 print()
 print("\n".join(loads))
