@@ -1,12 +1,17 @@
 // rembert bench: times forward passes inside one process, after loading, and prints one JSON line per case in the
 // format of ../shared/bench's peers, so results line up with PyTorch and ONNX Runtime runs.
-//   cases: encoder:B:S, mixed:L1,L2,..., mlm-all:B:S, mlm-one:B:S, decode:P:N
+//   cases: encoder:B:S, mixed:L1,L2,..., mlm-all:B:S, mlm-one:B:S, fill-mask:S, decode:P:N, decode-copy:P:N
 // encoder and mixed time the bare encoder (RemBertModel, as the peers do), whatever head the checkpoint has.
+// fill-mask runs the fill-mask pipeline end to end (text -> tokenizer -> model -> top 5 -> decoded strings) on a text
+// of S tokens with one mask; it needs the checkpoint's folder to hold a tokenizer that covers vocab_size.
+// decode is generate() (greedy, N new tokens after a P-token prompt, in-place cache); decode-copy the same tokens
+// through the legacy past_key_values, which copies the whole cache every step (the baseline).
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <sstream>
 
 #include "commands.h"
@@ -54,6 +59,51 @@ struct Case {
   std::function<void()> run;
 };
 
+// A text the tokenizer turns into exactly S tokens with one mask: the words of a sentence, in turn, each kept when
+// the count stays within S.
+std::string fill_mask_text(const Tokenizer& tok, int64_t S, const std::string& spec) {
+  static const std::vector<std::string> kWords = {"the", "old", "town", "of", "paris", "is", "a", "city", "on",
+                                                  "river", "seine", "and", "it", "has", "many", "narrow", "streets"};
+  const std::string tail = " " + tok.special_tokens().mask + ".";
+  auto count = [&](const std::string& text) { return static_cast<int64_t>(tok.encode(text + tail).input_ids.size()); };
+  std::string text = "Paris";
+  size_t misses = 0;
+  for (size_t i = 0; count(text) < S; ++i) {
+    const std::string longer = text + " " + kWords[i % kWords.size()];
+    if (count(longer) <= S) {
+      text = longer;
+      misses = 0;
+    } else if (++misses == kWords.size()) {
+      break;
+    }
+  }
+  const Encoding enc = tok.encode(text + tail);
+  const auto masks = std::count(enc.input_ids.begin(), enc.input_ids.end(), tok.mask_token_id());
+  if (static_cast<int64_t>(enc.input_ids.size()) != S || masks != 1) {
+    throw Error("case '" + spec + "': found no text of " + std::to_string(S) + " tokens with one mask (closest: " +
+                std::to_string(enc.input_ids.size()) + " tokens)");
+  }
+  return text + tail;
+}
+
+// Greedy decoding through the legacy past_key_values, which copy the whole cache into new tensors every step, as
+// generate() did before the in-place cache: decode-copy's baseline.
+void greedy_with_copied_cache(const Model& model, std::vector<int64_t> sequence, int64_t new_tokens) {
+  std::vector<LayerCache> cache;
+  for (int64_t step = 0; step < new_tokens; ++step) {
+    ForwardInputs in;
+    const std::vector<int64_t> feed = cache.empty() ? sequence : std::vector<int64_t>{sequence.back()};
+    in.input_ids = Tensor::from_i64({1, static_cast<int64_t>(feed.size())}, feed);
+    in.past_key_values = std::move(cache);
+    in.use_cache = true;
+    in.logits_rows = {static_cast<int64_t>(feed.size()) - 1};
+    ForwardOutputs out = model.forward(in);
+    cache = std::move(out.past_key_values);
+    const float* row = out.logits.data<float>();
+    sequence.push_back(std::max_element(row, row + out.logits.dim(1)) - row);
+  }
+}
+
 std::string kind_of(const std::string& spec) {
   const auto colon = spec.find(':');
   if (colon == std::string::npos) throw Error("case '" + spec + "': expected KIND:ARGS");
@@ -63,7 +113,9 @@ std::string kind_of(const std::string& spec) {
 // The encoder cases time the bare RemBertModel, as the peers do, whatever head the checkpoint has.
 bool times_bare_encoder(const std::string& kind) { return kind == "encoder" || kind == "mixed"; }
 
-Case make_case(const std::string& spec, const Model& model, uint64_t seed) {
+Case make_case(const std::string& spec, const std::shared_ptr<const Model>& shared, const std::string& model_dir,
+               uint64_t seed) {
+  const Model& model = *shared;
   const std::string kind = kind_of(spec), args = spec.substr(kind.size() + 1);
   TokenStream ids{seed, model.config().vocab_size};
   Case c;
@@ -84,6 +136,22 @@ Case make_case(const std::string& spec, const Model& model, uint64_t seed) {
     }
     c.tokens = B * S;
     c.run = [&model, in] { model.forward(*in); };
+  } else if (kind == "fill-mask") {
+    std::vector<int64_t> s = parse_numbers(args, ':', spec);
+    if (s.size() != 1) throw Error("case '" + spec + "': expected fill-mask:S");
+    if (model.head() != HeadType::MaskedLM) {
+      throw Error("case '" + spec + "' needs a masked-LM model (this one is " + head_class_name(model.head()) + ")");
+    }
+    PipelineModel pm{shared, load_tokenizer(model_dir), {}};
+    if (pm.tokenizer->size() < model.config().vocab_size) {
+      // Predictions of ids the tokenizer lacks would decode to nothing: not the real pipeline's work.
+      throw Error("case '" + spec + "': the tokenizer has " + std::to_string(pm.tokenizer->size()) +
+                  " pieces, the model's vocab_size is " + std::to_string(model.config().vocab_size) +
+                  " (scripts/make_full_size_tokenizer.py writes a full-size one)");
+    }
+    const std::string text = fill_mask_text(*pm.tokenizer, s[0], spec);
+    c.tokens = s[0];
+    c.run = [pm, text] { fill_mask(pm, text); };
   } else if (kind == "mixed") {
     std::vector<int64_t> lengths = parse_numbers(args, ',', spec);
     const int64_t B = static_cast<int64_t>(lengths.size()), S = *std::max_element(lengths.begin(), lengths.end());
@@ -99,9 +167,9 @@ Case make_case(const std::string& spec, const Model& model, uint64_t seed) {
     in->input_ids = Tensor::from_i64({B, S}, v);
     in->attention_mask = Tensor::from_i64({B, S}, mask);
     c.run = [&model, in] { model.forward(*in); };
-  } else if (kind == "decode") {
+  } else if (kind == "decode" || kind == "decode-copy") {
     std::vector<int64_t> pn = parse_numbers(args, ':', spec);
-    if (pn.size() != 2) throw Error("case '" + spec + "': expected decode:P:N");
+    if (pn.size() != 2) throw Error("case '" + spec + "': expected " + kind + ":P:N");
     if (model.head() != HeadType::CausalLM) {
       throw Error("case '" + spec + "' needs a causal-LM model (init-random --head causal-lm with is_decoder)");
     }
@@ -111,9 +179,14 @@ Case make_case(const std::string& spec, const Model& model, uint64_t seed) {
     g.max_new_tokens = pn[1];
     g.eos_token_id = -1;  // always generate N tokens
     c.tokens = pn[1];
-    c.run = [&model, prompt, g] { generate(model, prompt, g); };
+    if (kind == "decode") {
+      c.run = [&model, prompt, g] { generate(model, prompt, g); };
+    } else {
+      c.run = [&model, prompt, n = pn[1]] { greedy_with_copied_cache(model, prompt, n); };
+    }
   } else {
-    throw Error("case '" + spec + "': unknown kind '" + kind + "' (encoder, mixed, mlm-all, mlm-one, decode)");
+    throw Error("case '" + spec + "': unknown kind '" + kind +
+                "' (encoder, mixed, mlm-all, mlm-one, fill-mask, decode, decode-copy)");
   }
   return c;
 }
@@ -141,7 +214,9 @@ Command add_bench_command(CLI::App& app) {
   cmd->add_option("--reps", o->reps, "Timed runs per case")->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Token-id seed")->capture_default_str();
-  cmd->add_option("--case", o->cases, "encoder:B:S, mixed:L1,L2,..., mlm-all:B:S, mlm-one:B:S, decode:P:N")->required();
+  cmd->add_option("--case", o->cases,
+                  "encoder:B:S, mixed:L1,L2,..., mlm-all:B:S, mlm-one:B:S, fill-mask:S, decode:P:N, decode-copy:P:N")
+      ->required();
   return [o] {
     set_num_threads(o->threads);
     const int threads = o->threads > 0 ? o->threads : num_threads();
@@ -150,7 +225,7 @@ Command add_bench_command(CLI::App& app) {
     const HeadType own_head = head_from_config(RemBertConfig::from_json_file(o->model_dir + "/config.json"));
     std::shared_ptr<const Model> head_model, encoder_model;
     double load_s = -1.0;
-    auto model_for = [&](const std::string& spec) -> const Model& {
+    auto model_for = [&](const std::string& spec) -> std::shared_ptr<const Model> {
       const bool bare = times_bare_encoder(kind_of(spec)) || own_head == HeadType::Model;
       std::shared_ptr<const Model>& slot = bare ? encoder_model : head_model;
       if (!slot) {
@@ -161,10 +236,10 @@ Command add_bench_command(CLI::App& app) {
         slot = Model::load(o->model_dir, load);
         if (load_s < 0) load_s = now_seconds() - t0;
       }
-      return *slot;
+      return slot;
     };
     for (const std::string& spec : o->cases) {
-      Case c = make_case(spec, model_for(spec), o->seed);
+      Case c = make_case(spec, model_for(spec), o->model_dir, o->seed);
       for (int i = 0; i < o->warmup; ++i) c.run();
       std::vector<double> runs;
       for (int i = 0; i < o->reps; ++i) {

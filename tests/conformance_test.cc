@@ -226,6 +226,46 @@ TEST(Conformance, CausalLMIncrementalCache) {
   EXPECT_TRUE(tensors_close(model->forward(full).logits, f.tensor(outs["full_logits"]), atol, rtol));
 }
 
+TEST(Conformance, CausalLMInPlaceCacheEqualsTheLegacyCacheAndTheReference) {
+  // The clm_incremental case again through KVCache: every step's logits and the final cache equal the legacy
+  // past_key_values path bit for bit (same products, only the layout of the past differs) and the reference.
+  Fixtures& f = Fixtures::get();
+  const json& c = f.find_case("clm_incremental");
+  const double atol = c["tolerance"]["atol"], rtol = c["tolerance"]["rtol"];
+  auto model = f.model(c["model"]);
+  const std::vector<int64_t> all = f.tensor(c["inputs"]["input_ids"].get<std::string>()).to_i64_vector();
+  const int64_t prompt_len = c["prompt_len"], steps = c["steps"];
+  const json& outs = c["outputs"];
+
+  KVCache cache(*model, 1, prompt_len + steps);
+  std::vector<LayerCache> legacy;
+  for (int64_t i = -1; i < steps; ++i) {  // -1: the prompt
+    const std::vector<int64_t> feed = i < 0 ? std::vector<int64_t>(all.begin(), all.begin() + prompt_len)
+                                            : std::vector<int64_t>{all[static_cast<size_t>(prompt_len + i)]};
+    ForwardInputs in;
+    in.input_ids = Tensor::from_i64({1, static_cast<int64_t>(feed.size())}, feed);
+    in.use_cache = true;
+    ForwardInputs old = in;
+    old.past_key_values = legacy;
+    in.cache = &cache;
+    const ForwardOutputs now = model->forward(in), before = model->forward(old);
+    EXPECT_TRUE(now.past_key_values.empty()) << "the in-place cache returns no copies";
+    EXPECT_TRUE(tensors_close(now.logits, before.logits, 0.0, 0.0)) << "step " << i;
+    EXPECT_TRUE(tensors_close(now.logits, f.tensor(i < 0 ? outs["prompt_logits"] : outs["step_logits"][i]), atol, rtol))
+        << "step " << i;
+    EXPECT_EQ(cache.length(), prompt_len + i + 1);
+    legacy = before.past_key_values;
+  }
+  const std::vector<LayerCache> filled = cache.to_legacy();
+  ASSERT_EQ(filled.size(), legacy.size());
+  for (size_t layer = 0; layer < filled.size(); ++layer) {
+    EXPECT_TRUE(tensors_close(filled[layer].key, legacy[layer].key, 0.0, 0.0)) << "layer " << layer;
+    EXPECT_TRUE(tensors_close(filled[layer].value, legacy[layer].value, 0.0, 0.0)) << "layer " << layer;
+    EXPECT_TRUE(tensors_close(filled[layer].key, f.tensor(outs["past_key_values_final"][layer][0]), atol, rtol));
+    EXPECT_TRUE(tensors_close(filled[layer].value, f.tensor(outs["past_key_values_final"][layer][1]), atol, rtol));
+  }
+}
+
 TEST(Conformance, CausalLMGreedyDecoding) {
   Fixtures& f = Fixtures::get();
   const json& c = f.find_case("clm_greedy");

@@ -382,6 +382,85 @@ TEST_F(ModelInputs, ConcurrentForwardCallsShareOneModel) {
   EXPECT_EQ(ok, std::vector<int>(4, 3));
 }
 
+TEST_F(ModelInputs, InPlaceCacheDecodesABatchAsTheLegacyCacheAndTheFullPass) {
+  // Two rows with different tokens and a left-padded first row: 4 prompt tokens, then 3 single-token steps. Each
+  // step equals the legacy past_key_values path bit for bit, and the full pass over all 7 tokens at its positions.
+  const std::vector<int64_t> tokens = {0, 17, 42, 5, 99, 7, 1500, 8, 300, 12, 64, 1999, 3, 250};  // [2, 7]
+  const std::vector<int64_t> mask = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  const int64_t B = 2, T = 7, P = 4;
+  auto columns = [&](const std::vector<int64_t>& v, int64_t from, int64_t to) {
+    std::vector<int64_t> out;
+    for (int64_t b = 0; b < B; ++b) out.insert(out.end(), v.begin() + b * T + from, v.begin() + b * T + to);
+    return Tensor::from_i64({B, to - from}, out);
+  };
+  ForwardInputs full;
+  full.input_ids = Tensor::from_i64({B, T}, tokens);
+  full.attention_mask = Tensor::from_i64({B, T}, mask);
+  const Tensor all_logits = clm_->forward(full).logits;  // [B, T, V]
+  const int64_t V = all_logits.dim(2);
+
+  KVCache cache(*clm_, B, T);
+  std::vector<LayerCache> legacy;
+  for (int64_t from = 0; from < T; from = from == 0 ? P : from + 1) {
+    const int64_t to = from == 0 ? P : from + 1;
+    ForwardInputs in;
+    in.input_ids = columns(tokens, from, to);
+    in.attention_mask = columns(mask, 0, to);
+    in.use_cache = true;
+    ForwardInputs old = in;
+    old.past_key_values = legacy;
+    in.cache = &cache;
+    const ForwardOutputs now = clm_->forward(in), before = clm_->forward(old);
+    EXPECT_TRUE(tensors_close(now.logits, before.logits, 0.0, 0.0)) << "positions " << from << ".." << to;
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t t = from; t < to; ++t) {
+        // A padded query sees no key; its (unused) output depends on how many keys the call has.
+        if (mask[static_cast<size_t>(b * T + t)] == 0) continue;
+        auto row = [&](const Tensor& logits, int64_t index) {
+          const float* p = logits.data<float>() + index * V;
+          return Tensor::from_f32({V}, std::vector<float>(p, p + V));
+        };
+        EXPECT_TRUE(tensors_close(row(now.logits, b * (to - from) + t - from), row(all_logits, b * T + t), 1e-4, 1e-4))
+            << "row " << b << " position " << t;
+      }
+    }
+    legacy = before.past_key_values;
+  }
+  EXPECT_EQ(cache.length(), T);
+}
+
+TEST_F(ModelInputs, InPlaceCacheMisuseIsAnErrorNamingTheCache) {
+  EXPECT_CONTAINS(error_message([&] { KVCache(*base_, 1, 8); }), "KVCache: only decoder models");
+  EXPECT_CONTAINS(error_message([&] { KVCache(*clm_, 1, 0); }), "KVCache: capacity 0 is outside [1, 64]");
+  EXPECT_CONTAINS(error_message([&] { KVCache(*clm_, 1, 65); }), "KVCache: capacity 65 is outside [1, 64]");
+  EXPECT_CONTAINS(error_message([&] { KVCache(*clm_, 0, 8); }), "KVCache: batch must be at least 1");
+
+  KVCache cache(*clm_, 1, 5);
+  ForwardInputs in;
+  in.cache = &cache;
+  in.input_ids = Tensor::from_i64({1, 4}, {2, 5, 6, 7});
+  clm_->forward(in);
+  in.input_ids = Tensor::from_i64({1, 1}, {8});
+  clm_->forward(in);
+  EXPECT_EQ(cache.length(), 5);
+  // Past capacity: an Error, and the cache is as it was.
+  EXPECT_CONTAINS(error_message([&] { clm_->forward(in); }),
+                  "cache: 5 cached positions + sequence length 1 exceed its capacity 5");
+  EXPECT_EQ(cache.length(), 5);
+  EXPECT_EQ(cache.to_legacy()[0].key.shape(), (Shape{1, 4, 5, 16}));
+
+  KVCache pair(*clm_, 2, 8);
+  in.cache = &pair;
+  EXPECT_CONTAINS(error_message([&] { clm_->forward(in); }),
+                  "cache: made for 3 layers and batch 2, the model has 3 layers and the input batch 1");
+  in.past_key_values = cache.to_legacy();
+  EXPECT_CONTAINS(error_message([&] { clm_->forward(in); }), "cache: give either cache or past_key_values, not both");
+  in.past_key_values.clear();
+  KVCache other(*clm_, 1, 8);
+  in.cache = &other;
+  EXPECT_CONTAINS(error_message([&] { base_->forward(in); }), "cache: only decoder models");
+}
+
 TEST(ModelDecoder, CrossAttentionCacheReproducesTheFullPass) {
   // Row 0 of the decoder_xattn case, token by token with the cache (self and cross keys/values), must give the
   // reference last_hidden_state at each position (causal: position t sees tokens <= t only).
@@ -400,6 +479,7 @@ TEST(ModelDecoder, CrossAttentionCacheReproducesTheFullPass) {
   std::vector<int64_t> em = enc_mask.to_i64_vector();
   Tensor enc_mask0 = Tensor::from_i64({1, S_enc}, std::vector<int64_t>(em.begin(), em.begin() + S_enc));
   std::vector<LayerCache> cache;
+  KVCache in_place(*model, 1, S);
   int64_t steps = 0;
   for (int64_t t = 0; t < S && m[t] == 1; ++t, ++steps) {
     ForwardInputs in;
@@ -407,9 +487,14 @@ TEST(ModelDecoder, CrossAttentionCacheReproducesTheFullPass) {
     in.token_type_ids = Tensor::from_i64({1, 1}, {tt[t]});
     in.encoder_hidden_states = enc0;
     in.encoder_attention_mask = enc_mask0;
-    in.past_key_values = cache;
     in.use_cache = true;
+    ForwardInputs with_in_place = in;
+    with_in_place.cache = &in_place;
+    in.past_key_values = cache;
     ForwardOutputs out = model->forward(in);
+    // The in-place cache (cross keys/values kept from the first step) gives the same numbers bit for bit.
+    EXPECT_TRUE(tensors_close(model->forward(with_in_place).last_hidden_state, out.last_hidden_state, 0.0, 0.0))
+        << "position " << t;
     ASSERT_EQ(out.past_key_values.size(), 3u);
     ASSERT_TRUE(out.past_key_values[0].cross_key.defined());
     EXPECT_EQ(out.past_key_values[0].key.shape(), (Shape{1, 4, t + 1, 16}));

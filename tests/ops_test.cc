@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/attention.h"
 #include "kernels/ops.h"
 
 namespace rembert {
@@ -107,6 +108,21 @@ TEST(Ops, ResidualLayerNormMatchesTheDoubleReference) {
       EXPECT_EQ(y[i], plain[i]) << "row " << r << " col " << c;
     }
   }
+}
+
+TEST(Attention, ReadsAPreallocatedCacheThroughItsStrides) {
+  // k, v: [B=2, heads=2, capacity=3, D=1], filled to 2 positions; the third slot is NaN and must never be read.
+  // With q = 1 and D = 1 the scores are the keys: softmax(0, ln 3) = (1/4, 3/4), softmax(x, x) = (1/2, 1/2).
+  const float nan = std::numeric_limits<float>::quiet_NaN(), ln3 = std::log(3.0f);
+  const std::vector<float> k = {0, ln3, nan, ln3, 0, nan, 0, 0, nan, ln3, ln3, nan};
+  const std::vector<float> v = {4, 8, nan, 4, 8, nan, 2, 6, nan, 1, 3, nan};
+  const std::vector<float> q(4, 1.0f);
+  std::vector<float> context(4, -1.0f);
+  kernels::AttentionShape shape{2, 2, 1, 2, 1, /*kv_pos_stride=*/1, /*kv_head_stride=*/3, /*kv_batch_stride=*/6};
+  kernels::attention(shape, q.data(), k.data(), v.data(), nullptr, nullptr, context.data(), nullptr);
+  // b0: 4/4 + 8*3/4 = 7, 4*3/4 + 8/4 = 5; b1: (2 + 6)/2 = 4, (1 + 3)/2 = 2.
+  const std::vector<float> expected = {7, 5, 4, 2};
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(context[i], expected[i], 1e-5) << "output " << i;
 }
 
 }  // namespace

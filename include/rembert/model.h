@@ -6,7 +6,8 @@
 //   rembert::ForwardOutputs out = model->forward(in);                  // out.last_hidden_state: [1, 5, 1152]
 //
 // Thread safety: a loaded Model is immutable; forward() may be called from many threads at once on one Model.
-// Everything that belongs to one call (scratch buffers, the key/value cache) lives in its inputs and outputs.
+// Everything that belongs to one call (scratch buffers, the key/value cache) lives in its inputs and outputs, or in
+// the caller's KVCache.
 #pragma once
 
 #include <cstdint>
@@ -79,6 +80,8 @@ struct LayerCache {
   Tensor cross_key, cross_value;
 };
 
+class KVCache;
+
 // Undefined tensors (default-constructed) mean "not given"; the model defaults apply (SPEC §2.1, §2.3).
 // Integer tensors may be I64 or I32; float tensors F32 (F16/BF16/F64 are converted).
 struct ForwardInputs {
@@ -91,6 +94,9 @@ struct ForwardInputs {
   Tensor encoder_hidden_states;   // [B, S_enc, H] (decoders with cross-attention)
   Tensor encoder_attention_mask;  // [B, S_enc]
   std::vector<LayerCache> past_key_values;  // one per layer, or empty
+  // Decoders: the in-place cache instead of past_key_values. Its cache->length() positions are the past; this call
+  // appends its own keys and values to it (whatever use_cache says) and returns no past_key_values.
+  KVCache* cache = nullptr;
   Tensor labels;                  // head-specific
   Tensor start_positions, end_positions;    // question answering
   // Masked/causal LM only: compute logits just for these rows of the flattened [B*S] positions (e.g. the [MASK]
@@ -115,7 +121,7 @@ struct ForwardOutputs {
   std::vector<Tensor> hidden_states;     // layers+1 entries of [B, S, H]
   std::vector<Tensor> attentions;        // layers entries of [B, heads, S, P+S]
   std::vector<Tensor> cross_attentions;  // layers entries of [B, heads, S, S_enc]
-  std::vector<LayerCache> past_key_values;
+  std::vector<LayerCache> past_key_values;  // with use_cache and no ForwardInputs::cache
 };
 
 class Model {
@@ -147,8 +153,37 @@ class Model {
   struct Impl;
 
  private:
+  friend class KVCache;  // sized from the layers' head counts
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// A decoder's key/value cache appended in place: every layer's keys and values preallocated for `capacity`
+// positions as [batch, heads, capacity, head_dim]. Model::forward writes a call's new positions after the cached
+// ones and attends over the filled part where it lies, so a decoding step copies only its own keys and values
+// (past_key_values copies the whole past into a new tensor every step). Cross-attention keys and values are
+// computed at the first call with encoder_hidden_states and kept.
+//
+//   rembert::KVCache cache(*model, /*batch=*/1, /*capacity=*/prompt_len + max_new_tokens);
+//   in.cache = &cache;  // first call: the prompt; then one token per call (cache.length() are cached)
+//
+// A call that would go past capacity() is an Error naming the lengths, and leaves the cache as it was. A cache
+// serves one sequence of calls at a time (one thread).
+class KVCache {
+ public:
+  // capacity: 1 .. max_position_embeddings. Error for a model that is not a decoder (config is_decoder).
+  KVCache(const Model& model, int64_t batch, int64_t capacity);
+  int64_t batch() const { return batch_; }
+  int64_t capacity() const { return capacity_; }
+  int64_t length() const { return length_; }  // positions cached
+  // The cached positions in transformers' legacy layout, [batch, heads, length, head_dim] (keys and values copied).
+  std::vector<LayerCache> to_legacy() const;
+
+ private:
+  friend class Model;
+  int64_t batch_ = 0, capacity_ = 0, length_ = 0;
+  // key/value: [batch, heads, capacity, head_dim]; cross_key/cross_value: [batch, heads, S_enc, head_dim] once known.
+  std::vector<LayerCache> layers_;
 };
 
 // Every parameter of a head, with its HF state-dict name and shape, in state-dict order.

@@ -17,7 +17,8 @@ void attention(const AttentionShape& s, const float* q, const float* k, const fl
   const int64_t pairs = s.batch * s.heads;
   const int64_t pos_stride = s.kv_pos_stride ? s.kv_pos_stride : s.head_dim;
   const int64_t head_stride = s.kv_head_stride ? s.kv_head_stride : s.kv_len * s.head_dim;
-  const int64_t batch_stride = s.kv_pos_stride ? s.kv_len * s.kv_pos_stride : s.heads * head_stride;
+  const int64_t batch_stride =
+      s.kv_batch_stride ? s.kv_batch_stride : (s.kv_pos_stride ? s.kv_len * s.kv_pos_stride : s.heads * head_stride);
   // Tasks are (batch row, head, block of query rows): a block's scores [kQueryBlock, kv_len] stay in the core's
   // cache from the product through the softmax to the product with v, and long sequences give every thread work.
   constexpr int64_t kQueryBlock = 128;

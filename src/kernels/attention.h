@@ -16,6 +16,9 @@ struct AttentionShape {
   // [tokens, heads*head_dim] use position stride heads*head_dim and head stride head_dim.
   int64_t kv_pos_stride = 0;
   int64_t kv_head_stride = 0;
+  // Stride between batch rows; 0 means kv_len positions (with kv_pos_stride) or heads heads. A cache preallocated
+  // as [B, heads, capacity, head_dim] and filled to kv_len has head stride and batch stride beyond kv_len.
+  int64_t kv_batch_stride = 0;
 };
 
 // For every batch row b and head h:

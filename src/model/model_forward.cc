@@ -90,6 +90,8 @@ struct CallState {
   const float* encoder_states = nullptr;  // [B, S_enc, H]
   int64_t encoder_seq = 0;
   std::vector<std::vector<float>> head_scale;  // per layer; empty = no head mask
+  // The in-place cache's layers (ForwardInputs::cache): keys/values [B, heads, capacity, D], past positions filled.
+  std::vector<LayerCache>* cache = nullptr;
 };
 
 // SPEC §2.3: (1 - mask) * min, with the causal pattern (past always visible) for decoders.
@@ -189,10 +191,6 @@ Tensor embed(const Model::Impl& m, const ForwardInputs& in, const CallState& st)
         index_values(pos, "position_ids", c.max_position_embeddings, "max_position_embeddings");
     for (int64_t i = 0; i < B * S; ++i) positions[static_cast<size_t>(i)] = v[static_cast<size_t>(broadcast ? i % S : i)];
   } else {
-    if (st.past + S > c.max_position_embeddings) {
-      throw Error("input: past length " + std::to_string(st.past) + " + sequence length " + std::to_string(S) +
-                  " exceeds max_position_embeddings " + std::to_string(c.max_position_embeddings));
-    }
     for (int64_t i = 0; i < B * S; ++i) positions[static_cast<size_t>(i)] = st.past + i % S;
   }
 
@@ -225,38 +223,67 @@ Tensor embed(const Model::Impl& m, const ForwardInputs& in, const CallState& st)
   return h;
 }
 
-// Key/value projections of x [B, T, H], as [B, heads, P+T, D] after the cached `past_*` ([B, heads, P, D]).
-LayerCache project_key_value(const Attention& a, const float* x, int64_t B, int64_t T, int64_t D,
-                             const Tensor& past_key, const Tensor& past_value) {
-  const int64_t heads = a.num_heads, width = heads * D;
-  const int64_t P = past_key.defined() ? past_key.dim(2) : 0;
-  Tensor k_proj = new_f32({B * T, width}), v_proj = new_f32({B * T, width});
+// Keys and values as attention reads them: their start and the strides of their layout (kernels::AttentionShape).
+struct KeyValues {
+  const float* key = nullptr;
+  const float* value = nullptr;
+  int64_t length = 0;                                         // positions
+  int64_t pos_stride = 0, head_stride = 0, batch_stride = 0;  // 0: [B, heads, length, D]
+};
+
+// A tensor pair in the cache layout [B, heads, T, D].
+KeyValues cache_layout(const Tensor& key, const Tensor& value) {
+  return {key.data<float>(), value.data<float>(), key.dim(2)};
+}
+
+// Key/value projections of x [B, T, H] written into dst ([B, heads, capacity, D] each) at positions [P, P+T).
+void write_key_value(const Attention& a, const float* x, int64_t B, int64_t T, int64_t P, Tensor& dst_key,
+                     Tensor& dst_value) {
+  const int64_t heads = a.num_heads, D = dst_key.dim(3), capacity = dst_key.dim(2), width = heads * D;
+  Tensor k_proj = scratch_f32({B * T, width}), v_proj = scratch_f32({B * T, width});
   apply_linear(a.key, x, B * T, k_proj.mutable_data<float>());
   apply_linear(a.value, x, B * T, v_proj.mutable_data<float>());
-
-  LayerCache kv{new_f32({B, heads, P + T, D}), new_f32({B, heads, P + T, D}), {}, {}};
-  auto lay_out = [&](const Tensor& past, const Tensor& proj, Tensor& dst) {
-    Tensor past_f32 = past.defined() ? past.to_f32() : Tensor();
+  auto scatter = [&](const Tensor& proj, Tensor& dst) {  // [B*T, heads*D] -> per head
     float* d = dst.mutable_data<float>();
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t h = 0; h < heads; ++h) {
-        float* row = d + (b * heads + h) * (P + T) * D;
-        if (P > 0) std::memcpy(row, past_f32.data<float>() + (b * heads + h) * P * D, P * D * sizeof(float));
+        float* row = d + ((b * heads + h) * capacity + P) * D;
         for (int64_t t = 0; t < T; ++t) {
-          std::memcpy(row + (P + t) * D, proj.data<float>() + (b * T + t) * width + h * D, D * sizeof(float));
+          std::memcpy(row + t * D, proj.data<float>() + (b * T + t) * width + h * D, D * sizeof(float));
         }
       }
     }
   };
-  lay_out(past_key, k_proj, kv.key);
-  lay_out(past_value, v_proj, kv.value);
+  scatter(k_proj, dst_key);
+  scatter(v_proj, dst_value);
+}
+
+// Key/value projections of x [B, T, H], as new [B, heads, P+T, D] tensors after the cached `past_*`
+// ([B, heads, P, D]): transformers' legacy cache, which copies the past every step.
+LayerCache project_key_value(const Attention& a, const float* x, int64_t B, int64_t T, int64_t D,
+                             const Tensor& past_key, const Tensor& past_value) {
+  const int64_t heads = a.num_heads;
+  const int64_t P = past_key.defined() ? past_key.dim(2) : 0;
+  LayerCache kv{scratch_f32({B, heads, P + T, D}), scratch_f32({B, heads, P + T, D}), {}, {}};
+  auto copy_past = [&](const Tensor& past, Tensor& dst) {
+    const Tensor past_f32 = past.to_f32();
+    for (int64_t bh = 0; bh < B * heads; ++bh) {
+      std::memcpy(dst.mutable_data<float>() + bh * (P + T) * D, past_f32.data<float>() + bh * P * D,
+                  P * D * sizeof(float));
+    }
+  };
+  if (P > 0) {
+    copy_past(past_key, kv.key);
+    copy_past(past_value, kv.value);
+  }
+  write_key_value(a, x, B, T, P, kv.key, kv.value);
   return kv;
 }
 
 // RemBertAttention: LayerNorm(dense(softmax(q·kᵀ/√D + mask)·v) + h), written to out [B*S, H].
-// key/value are [B, heads, T, D] (the cache layout), or, in the padding-free layout, the [rows, heads*D] projections.
-void attend(const Model::Impl& m, const Attention& a, const float* h, const CallState& st, const Tensor& key,
-            const Tensor& value, const float* mask, const float* head_scale, float* probs, float* out) {
+// kv: the cache layout, the in-place cache, or, in the padding-free layout, the [rows, heads*D] projections.
+void attend(const Model::Impl& m, const Attention& a, const float* h, const CallState& st, const KeyValues& kv,
+            const float* mask, const float* head_scale, float* probs, float* out) {
   const int64_t B = st.batch, S = st.seq, R = st.rows, D = m.config.head_dim(), H = m.config.hidden_size;
   const int64_t width = a.num_heads * D;
   Tensor q = scratch_f32({R, width}), context = scratch_f32({R, width});
@@ -266,13 +293,13 @@ void attend(const Model::Impl& m, const Attention& a, const float* h, const Call
     for (int64_t b = 0; b < B; ++b) {
       const int64_t L = st.lengths[static_cast<size_t>(b)], off = st.offsets[static_cast<size_t>(b)] * width;
       kernels::AttentionShape shape{1, a.num_heads, L, L, D, width, D};
-      kernels::attention(shape, q.data<float>() + off, key.data<float>() + off, value.data<float>() + off, nullptr,
-                         head_scale, context.mutable_data<float>() + off, nullptr);
+      kernels::attention(shape, q.data<float>() + off, kv.key + off, kv.value + off, nullptr, head_scale,
+                         context.mutable_data<float>() + off, nullptr);
     }
   } else {
-    kernels::AttentionShape shape{B, a.num_heads, S, key.dim(2), D};
-    kernels::attention(shape, q.data<float>(), key.data<float>(), value.data<float>(), mask, head_scale,
-                       context.mutable_data<float>(), probs);
+    kernels::AttentionShape shape{B, a.num_heads, S, kv.length, D, kv.pos_stride, kv.head_stride, kv.batch_stride};
+    kernels::attention(shape, q.data<float>(), kv.key, kv.value, mask, head_scale, context.mutable_data<float>(),
+                       probs);
   }
   apply_linear(a.output, context.data<float>(), R, out);
   apply_residual_layer_norm(a.layer_norm, out, h, R, H, m.config.layer_norm_eps);
@@ -312,38 +339,54 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
     const float* head_scale = st.head_scale.empty() ? nullptr : st.head_scale[i].data();
     const LayerCache* past = in.past_key_values.empty() ? nullptr : &in.past_key_values[i];
 
-    LayerCache kv;
+    LayerCache kv;  // this layer's keys and values (the legacy cache output)
+    KeyValues self;
     if (st.packed) {
       const int64_t width = layer.attention.num_heads * D;
-      kv.key = new_f32({R, width});
-      kv.value = new_f32({R, width});
+      kv.key = scratch_f32({R, width});
+      kv.value = scratch_f32({R, width});
       apply_linear(layer.attention.key, h.data<float>(), R, kv.key.mutable_data<float>());
       apply_linear(layer.attention.value, h.data<float>(), R, kv.value.mutable_data<float>());
+      self = {kv.key.data<float>(), kv.value.data<float>(), R, width, D};
+    } else if (st.cache) {
+      // Appended after the cached positions; attention reads the filled part of the preallocated buffers.
+      LayerCache& slot = (*st.cache)[i];
+      write_key_value(layer.attention, h.data<float>(), B, S, st.past, slot.key, slot.value);
+      const int64_t capacity = slot.key.dim(2), heads = slot.key.dim(1);
+      self = {slot.key.data<float>(), slot.value.data<float>(), st.past + S, D, capacity * D, heads * capacity * D};
     } else {
       kv = project_key_value(layer.attention, h.data<float>(), B, S, D, past ? past->key : Tensor(),
                              past ? past->value : Tensor());
+      self = cache_layout(kv.key, kv.value);
     }
     Tensor probs;
     if (st.output_attentions) probs = new_f32({B, layer.attention.num_heads, S, st.past + S});
     Tensor h1 = scratch_f32({R, H});
-    attend(m, layer.attention, h.data<float>(), st, kv.key, kv.value, st.self_mask.data<float>(), head_scale,
+    attend(m, layer.attention, h.data<float>(), st, self, st.self_mask.data<float>(), head_scale,
            probs.defined() ? probs.mutable_data<float>() : nullptr, h1.mutable_data<float>());
     if (st.output_attentions) out.attentions.push_back(probs);
 
     if (layer.crossattention && st.encoder_states) {
       const Attention& cross = *layer.crossattention;
-      if (past && past->cross_key.defined()) {  // cross keys/values depend only on the encoder: computed once
-        kv.cross_key = past->cross_key.to_f32();
-        kv.cross_value = past->cross_value.to_f32();
+      // Cross keys/values depend only on the encoder: computed once, then taken from the cache.
+      LayerCache* slot = st.cache ? &(*st.cache)[i] : nullptr;
+      const LayerCache* cached = slot ? slot : past;
+      if (cached && cached->cross_key.defined()) {
+        kv.cross_key = cached->cross_key.to_f32();
+        kv.cross_value = cached->cross_value.to_f32();
       } else {
         LayerCache ckv = project_key_value(cross, st.encoder_states, B, st.encoder_seq, D, Tensor(), Tensor());
         kv.cross_key = ckv.key;
         kv.cross_value = ckv.value;
+        if (slot) {
+          slot->cross_key = kv.cross_key;
+          slot->cross_value = kv.cross_value;
+        }
       }
       Tensor cross_probs;
       if (st.output_attentions) cross_probs = new_f32({B, cross.num_heads, S, kv.cross_key.dim(2)});
       Tensor h2 = scratch_f32({B * S, H});
-      attend(m, cross, h1.data<float>(), st, kv.cross_key, kv.cross_value, st.cross_mask.data<float>(),
+      attend(m, cross, h1.data<float>(), st, cache_layout(kv.cross_key, kv.cross_value), st.cross_mask.data<float>(),
              head_scale, cross_probs.defined() ? cross_probs.mutable_data<float>() : nullptr,
              h2.mutable_data<float>());
       h1 = h2;
@@ -359,7 +402,7 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
                               c.layer_norm_eps);
     h = h_next;
 
-    if (st.use_cache) out.cache.push_back(kv);
+    if (st.use_cache && !st.cache) out.cache.push_back(kv);
     if (st.output_hidden_states) out.hidden_states.push_back(to_positions(h, st));
   }
   out.sequence = h;  // [rows, H]
@@ -535,6 +578,32 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
       }
     }
   }
+  const int64_t cached = in.cache ? in.cache->length_ : st.past;
+  if (!in.position_ids.defined() && cached + S > c.max_position_embeddings) {
+    throw Error("input: past length " + std::to_string(cached) + " + sequence length " + std::to_string(S) +
+                " exceeds max_position_embeddings " + std::to_string(c.max_position_embeddings));
+  }
+  if (in.cache) {
+    KVCache& cache = *in.cache;
+    if (!c.is_decoder) throw Error("cache: only decoder models (config is_decoder) take a cache");
+    if (!in.past_key_values.empty()) throw Error("cache: give either cache or past_key_values, not both");
+    if (cache.layers_.size() != layers.size() || cache.batch_ != B) {
+      throw Error("cache: made for " + std::to_string(cache.layers_.size()) + " layers and batch " +
+                  std::to_string(cache.batch_) + ", the model has " + std::to_string(layers.size()) +
+                  " layers and the input batch " + std::to_string(B));
+    }
+    for (size_t i = 0; i < layers.size(); ++i) {
+      if (cache.layers_[i].key.dim(1) != layers[i].attention.num_heads || cache.layers_[i].key.dim(3) != c.head_dim()) {
+        throw Error("cache: layer " + std::to_string(i) + " was made for another model (heads or head_dim differ)");
+      }
+    }
+    if (cache.length_ + S > cache.capacity_) {
+      throw Error("cache: " + std::to_string(cache.length_) + " cached positions + sequence length " +
+                  std::to_string(S) + " exceed its capacity " + std::to_string(cache.capacity_));
+    }
+    st.past = cache.length_;
+    st.cache = &cache.layers_;
+  }
   choose_layout(in, c, st);
   if (!st.packed) st.self_mask = self_attention_mask(in.attention_mask, B, S, st.past, c.is_decoder);
   st.head_scale = head_scales(in.head_mask, m.params);
@@ -553,9 +622,19 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
     st.encoder_states = encoder_states.data<float>();
     st.encoder_seq = e.dim(1);
     st.cross_mask = cross_attention_mask(in.encoder_attention_mask, B, S, st.encoder_seq);
+    // Cached cross keys/values must fit the encoder states that the mask describes.
+    const std::vector<LayerCache>& given = in.cache ? in.cache->layers_ : in.past_key_values;
+    for (size_t i = 0; i < given.size(); ++i) {
+      if (!given[i].cross_key.defined() || !layers[i].crossattention) continue;
+      const Shape want = {B, layers[i].crossattention->num_heads, st.encoder_seq, c.head_dim()};
+      const std::string name = (in.cache ? "cache." : "past_key_values.") + std::to_string(i);
+      expect_shape(given[i].cross_key, want, (name + ".cross_key").c_str());
+      expect_shape(given[i].cross_value, want, (name + ".cross_value").c_str());
+    }
   }
 
   BaseOutputs base = run_base(m, in, st);
+  if (in.cache) in.cache->length_ += S;
 
   ForwardOutputs out;
   out.hidden_states = std::move(base.hidden_states);

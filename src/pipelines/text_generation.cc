@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "pipelines/common.h"
@@ -67,19 +68,20 @@ std::vector<int64_t> generate(const Model& model, const std::vector<int64_t>& pr
   std::mt19937_64 rng(o.seed);
 
   std::vector<int64_t> sequence = prompt_ids, generated;
-  std::vector<LayerCache> cache;
+  // Decoders keep their keys and values in place, room for the whole generation (positions past
+  // max_position_embeddings fail in the model as they do in transformers).
+  std::optional<KVCache> cache;
+  if (c.is_decoder) cache.emplace(model, 1, std::min(prompt_len + max_new, c.max_position_embeddings));
   for (int64_t step = 0; step < max_new; ++step) {
     ForwardInputs in;
     // With a decoder config only the tokens not yet cached are fed; otherwise every step re-encodes everything
     // (bidirectional attention), as transformers does when is_decoder is False.
-    const bool cached = c.is_decoder && !cache.empty();
+    const bool cached = cache && cache->length() > 0;
     const std::vector<int64_t> feed = cached ? std::vector<int64_t>{sequence.back()} : sequence;
     in.input_ids = Tensor::from_i64({1, static_cast<int64_t>(feed.size())}, feed);
-    in.past_key_values = cached ? cache : std::vector<LayerCache>{};
-    in.use_cache = c.is_decoder;
-    in.logits_rows = {static_cast<int64_t>(feed.size()) - 1};
+    in.cache = cache ? &*cache : nullptr;
+    in.logits_rows = {static_cast<int64_t>(feed.size()) - 1};  // the vocabulary projection at the last position only
     ForwardOutputs out = model.forward(in);
-    if (c.is_decoder) cache = std::move(out.past_key_values);
     const float* row = out.logits.data<float>();
     const int64_t V = out.logits.dim(1);
     const int64_t token = o.do_sample ? sample_token(std::vector<float>(row, row + V), o, rng)
