@@ -1,9 +1,13 @@
 #include "core/files.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "rembert/error.h"
 
@@ -27,6 +31,16 @@ std::string read_file(const std::string& path, const char* what) {
   while ((n = std::fread(chunk, 1, sizeof chunk, f.get())) > 0) bytes.append(chunk, n);
   if (std::ferror(f.get())) throw Error(std::string("cannot read ") + what + " '" + path + "'");
   return bytes;
+}
+
+// MADV_PAGEOUT never changes the contents (unlike MADV_DONTNEED on anonymous memory), so it is harmless on any
+// read-only buffer; errors (old kernels) are ignored.
+void release_resident_pages(const Tensor& t) {
+  if (!t.defined() || t.writable()) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(t.raw_data());
+  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.nbytes()) / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_PAGEOUT);
 }
 
 }  // namespace rembert
