@@ -13,6 +13,8 @@
 #   CASES   ("encoder:1:128 encoder:8:128 encoder:1:512 mixed:16,32,64,128,256,512,48,80 encoder:8:142"; the last
 #           is the mixed batch's 1136 real tokens as 8 equal rows, to compare the two)
 #   DTYPES  ("float32 bfloat16 int8"): our paths
+#   CONVERTS ("int8 bfloat16"): rembert convert's folders (made once in WORK_DIR): size on disk, and the first case
+#           of CASES with their load time and peak RSS (columns "int8-converted", "bfloat16-converted")
 #   PEER_RUNS ("torch:float32 torch:bfloat16 ort:float32 ort:int8"), "" for none
 #   PEERS   (bench/peers): the peer kit (set up once with its setup.sh); PYTHON (/usr/bin/python3): the one with torch
 # WORK_DIR holds the checkpoint (2.3 GB, made once with rembert init-random, ~20 s), the ONNX exports (made once)
@@ -26,6 +28,7 @@ REPS=${REPS:-3}
 CONFIG=${CONFIG:-$ROOT/configs/google-rembert.json}
 CASES=${CASES:-"encoder:1:128 encoder:8:128 encoder:1:512 mixed:16,32,64,128,256,512,48,80 encoder:8:142"}
 DTYPES=${DTYPES-"float32 bfloat16 int8"}
+CONVERTS=${CONVERTS-"int8 bfloat16"}
 PEER_RUNS=${PEER_RUNS-"torch:float32 torch:bfloat16 ort:float32 ort:int8"}
 PEERS=${PEERS:-$ROOT/bench/peers}
 PY=${PYTHON:-/usr/bin/python3}
@@ -55,6 +58,18 @@ for dtype in $DTYPES; do
     | sed "s/^/# $dtype: /" | sort -u
   "$REMBERT" bench --model "$MODEL" --dtype "$dtype" --threads "$THREADS" --reps "$REPS" "${CASE_ARGS[@]}" \
     | tee -a "$OUT"
+done
+
+for dtype in $CONVERTS; do
+  conv=$WORK/model-$dtype
+  if [ ! "$conv/model.safetensors" -nt "$MODEL/model.safetensors" ]; then
+    "$REMBERT" convert --model "$MODEL" --dtype "$dtype" --out "$conv" --force --threads "$THREADS" >&2
+  fi
+  src_bytes=$(stat -c %s "$MODEL/model.safetensors") conv_bytes=$(stat -c %s "$conv/model.safetensors")
+  echo "# converted $dtype: model.safetensors $((conv_bytes / 1000000)) MB on disk," \
+    "$(awk "BEGIN { printf \"%.2f\", $conv_bytes / $src_bytes }")x the float32 file ($((src_bytes / 1000000)) MB)"
+  "$REMBERT" bench --model "$conv" --threads "$THREADS" --reps "$REPS" --case "${CASES%% *}" \
+    | sed "s/\"dtype\": \"default\"/\"dtype\": \"$dtype-converted\"/" | tee -a "$OUT"
 done
 
 ort_graph() {  # the ONNX Runtime graph for a dtype, exported (and quantized) once
