@@ -2,6 +2,7 @@
 // so that loading maps them in place instead of quantizing or rounding float32 weights at every load.
 #include "model/convert.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -200,6 +201,16 @@ void copy_into(const fs::path& from, const fs::path& to) {
   if (ec) throw Error("convert: cannot copy '" + from.string() + "' to '" + to.string() + "': " + ec.message());
 }
 
+// Writes `path` back and drops it from the page cache. Writing leaves it there in large folios, which Linux maps whole
+// (up to 2 MiB) on a fault, so each embedding row a load looks up would cost that much resident memory; read back
+// from the disk under the loader's MADV_RANDOM, rows cost pages.
+void drop_page_cache(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (::fdatasync(fd) == 0) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
 void rename_path(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::rename(from, to, ec);
@@ -266,6 +277,7 @@ ConvertResult convert_model(const std::string& model_dir, const std::string& out
     release_resident_pages(*item.source);
   }, {{"format", "pt"}});
   result.weights_bytes = fs::file_size(weights);
+  drop_page_cache(weights);
 
   ordered_json cfg = ordered_json::parse(config_text);
   cfg[model::kConvertRecordKey] = ordered_json::parse(model::record_for(options.dtype).dump());

@@ -314,6 +314,7 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
                 class_name + ": " + join_quoted(missing_base));
   }
   bind_weight_scales(impl->params, tensors, source, used);
+  advise_random_access(impl->params.embeddings.word_embeddings);  // looked up a row per token
   impl->newly_initialized = initialised;
   if (!initialised.empty()) {
     impl->warnings.push_back("Some weights of " + class_name + " were not initialized from the model checkpoint at " +
