@@ -19,6 +19,8 @@
 #   FILL_MASK ("fill-mask:128"): end-to-end cases on WORK_DIR/model-mlm, "" for none; compared with encoder:1:S
 #   DECODE  ("decode:16:32"): decode:P:N cases on WORK_DIR/model-clm, "" for none; each also runs as decode:P:1 (the
 #           prompt alone), so that per token = (P:N - P:1) / (N - 1): the steps without the prompt pass
+#   CONVERTS ("int8 bfloat16"): rembert convert's folders (made once in WORK_DIR): size on disk, and the first case
+#           of CASES with their load time and peak RSS (columns "int8-converted", "bfloat16-converted")
 #   PEER_RUNS ("torch:float32 torch:bfloat16 ort:float32 ort:int8"), "" for none
 #   PEERS   (bench/peers): the peer kit (set up once with its setup.sh); PYTHON (/usr/bin/python3): the one with torch
 # WORK_DIR holds the checkpoint (2.3 GB, made once with rembert init-random, ~20 s), the ONNX exports (made once),
@@ -35,6 +37,7 @@ CASES=${CASES:-"encoder:1:128 encoder:8:128 encoder:1:512 mixed:16,32,64,128,256
 DTYPES=${DTYPES-"float32 bfloat16 int8"}
 FILL_MASK=${FILL_MASK-"fill-mask:128"}
 DECODE=${DECODE-"decode:16:32"}
+CONVERTS=${CONVERTS-"int8 bfloat16"}
 PEER_RUNS=${PEER_RUNS-"torch:float32 torch:bfloat16 ort:float32 ort:int8"}
 PEERS=${PEERS:-$ROOT/bench/peers}
 PY=${PYTHON:-/usr/bin/python3}
@@ -94,6 +97,18 @@ for dtype in $DTYPES; do
     "$REMBERT" bench --model "$model" --dtype "$dtype" --threads "$THREADS" --reps "$REPS" $(printf -- '--case %s ' "$@") \
       | grep '"case"' | tee -a "$OUT"
   done
+done
+
+for dtype in $CONVERTS; do
+  conv=$WORK/model-$dtype
+  if [ ! "$conv/model.safetensors" -nt "$MODEL/model.safetensors" ]; then
+    "$REMBERT" convert --model "$MODEL" --dtype "$dtype" --out "$conv" --force --threads "$THREADS" >&2
+  fi
+  src_bytes=$(stat -c %s "$MODEL/model.safetensors") conv_bytes=$(stat -c %s "$conv/model.safetensors")
+  echo "# converted $dtype: model.safetensors $((conv_bytes / 1000000)) MB on disk," \
+    "$(awk "BEGIN { printf \"%.2f\", $conv_bytes / $src_bytes }")x the float32 file ($((src_bytes / 1000000)) MB)"
+  "$REMBERT" bench --model "$conv" --threads "$THREADS" --reps "$REPS" --case "${CASES%% *}" \
+    | sed "s/\"dtype\": \"default\"/\"dtype\": \"$dtype-converted\"/" | tee -a "$OUT"
 done
 
 ort_graph() {  # the ONNX Runtime graph for a dtype, exported (and quantized) once

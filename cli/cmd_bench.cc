@@ -201,7 +201,7 @@ std::string json_double(double v) {
 
 Command add_bench_command(CLI::App& app) {
   struct Options {
-    std::string model_dir, dtype = "float32";
+    std::string model_dir, dtype;
     int threads = 0, reps = 5, warmup = 1;
     uint64_t seed = 1;
     std::vector<std::string> cases;
@@ -209,7 +209,9 @@ Command add_bench_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("bench", "Time forward passes (JSON lines in the peers' format)");
   cmd->add_option("--model", o->model_dir, "Model folder (e.g. from init-random)")->required();
-  cmd->add_option("--dtype", o->dtype, "Compute path: float32, bfloat16, int8 (or auto, float16: weight storage)")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype,
+                  "Compute path: float32, bfloat16, int8 (or auto, float16: weight storage) (default: float32, or "
+                  "the dtype of a model written by rembert convert)");
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
   cmd->add_option("--reps", o->reps, "Timed runs per case")->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();
@@ -230,7 +232,7 @@ Command add_bench_command(CLI::App& app) {
       std::shared_ptr<const Model>& slot = bare ? encoder_model : head_model;
       if (!slot) {
         LoadOptions load;
-        load.dtype = weight_dtype_from_name(o->dtype);
+        if (!o->dtype.empty()) load.dtype = weight_dtype_from_name(o->dtype);
         if (bare) load.head = HeadType::Model;
         const double t0 = now_seconds();
         slot = Model::load(o->model_dir, load);
@@ -238,6 +240,7 @@ Command add_bench_command(CLI::App& app) {
       }
       return slot;
     };
+    const std::string label = o->dtype.empty() ? "default" : o->dtype;  // the model decides (see --dtype)
     for (const std::string& spec : o->cases) {
       Case c = make_case(spec, model_for(spec), o->model_dir, o->seed);
       for (int i = 0; i < o->warmup; ++i) c.run();
@@ -253,7 +256,7 @@ Command add_bench_command(CLI::App& app) {
       for (double r : runs) runs_json += (runs_json.empty() ? "" : ", ") + json_double(r);
       std::printf("{\"peer\": \"rembert.cpp\", \"dtype\": \"%s\", \"threads\": %d, \"case\": \"%s\", \"tokens\": %lld, "
                   "\"median_ms\": %s, \"min_ms\": %s, \"runs\": [%s]}\n",
-                  o->dtype.c_str(), threads, spec.c_str(), static_cast<long long>(c.tokens),
+                  label.c_str(), threads, spec.c_str(), static_cast<long long>(c.tokens),
                   json_double(sorted[sorted.size() / 2]).c_str(), json_double(sorted.front()).c_str(),
                   runs_json.c_str());
       std::fflush(stdout);
@@ -261,7 +264,7 @@ Command add_bench_command(CLI::App& app) {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     std::printf("{\"peer\": \"rembert.cpp\", \"dtype\": \"%s\", \"threads\": %d, \"load_s\": %.3f, \"peak_rss_mb\": %.0f}\n",
-                o->dtype.c_str(), threads, load_s, static_cast<double>(usage.ru_maxrss) / 1024.0);
+                label.c_str(), threads, load_s, static_cast<double>(usage.ru_maxrss) / 1024.0);
   };
 }
 

@@ -14,7 +14,7 @@ namespace rembert::cli {
 namespace {
 
 struct ForwardOptions {
-  std::string model_dir, inputs_path, output_path, head, dtype = "float32", revision;
+  std::string model_dir, inputs_path, output_path, head, dtype, revision;
   bool output_hidden_states = false, output_attentions = false, use_cache = false;
   int threads = 0;
 };
@@ -118,7 +118,7 @@ TensorMap outputs_to_tensors(const ForwardOutputs& out) {
 std::shared_ptr<const Model> load_model(const std::string& model, const std::string& revision,
                                         const std::string& dtype, const std::string& head, std::string* dir) {
   LoadOptions load;
-  load.dtype = weight_dtype_from_name(dtype);
+  if (!dtype.empty()) load.dtype = weight_dtype_from_name(dtype);
   if (!head.empty()) load.head = head_from_name(head);
   HubOptions hub;
   hub.revision = revision;
@@ -159,8 +159,9 @@ Command add_forward_command(CLI::App& app) {
   cmd->add_flag("--output-hidden-states", o->output_hidden_states, "Also write hidden_states.{i}");
   cmd->add_flag("--output-attentions", o->output_attentions, "Also write attentions.{i} (and cross_attentions.{i})");
   cmd->add_flag("--use-cache", o->use_cache, "Decoders: write past_key_values.{layer}.{key|value}");
-  cmd->add_option("--dtype", o->dtype, "Compute path: float32, bfloat16, int8; auto (weights as stored), float16 (weights): computed in float32")
-      ->capture_default_str();
+  cmd->add_option("--dtype", o->dtype,
+                  "Compute path: float32, bfloat16, int8; auto (weights as stored), float16 (weights): computed in "
+                  "float32 (default: float32, or the dtype of a model written by rembert convert)");
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
   return [o] { run_forward(*o); };
 }

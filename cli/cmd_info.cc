@@ -13,7 +13,7 @@ namespace rembert::cli {
 namespace {
 
 struct InfoOptions {
-  std::string model, revision, dtype = "float32", head;
+  std::string model, revision, dtype, head;
   int threads = 0;
   int64_t rows = 128;
 };
@@ -38,6 +38,9 @@ void run_info(const InfoOptions& o) {
   std::printf("requested: %s\n", info.requested.c_str());
   std::printf("compute: %s\n", info.compute.c_str());
   std::printf("weights held as: %s\n", dtype_name(model->weight_dtype()));
+  if (!info.converted.empty()) {
+    std::printf("converted: %s (rembert convert; stored weights packed as they are)\n", info.converted.c_str());
+  }
   if (!info.fallback.empty()) std::printf("fallback: %s\n", info.fallback.c_str());
   std::printf("packed weights: %.1f MB\n", static_cast<double>(info.packed_bytes) / 1e6);
   for (const auto& [shape, impl] : info.kernels) {
@@ -52,7 +55,9 @@ Command add_info_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("info", "CPU flags, compute path and oneDNN kernels of a model for a --dtype");
   cmd->add_option("--model", o->model, "Model folder, or hub id such as google/rembert")->required();
   cmd->add_option("--revision", o->revision, "Hub branch, tag or commit (default main)");
-  cmd->add_option("--dtype", o->dtype, "Compute path: float32, bfloat16, int8, auto, float16")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype,
+                  "Compute path: float32, bfloat16, int8, auto, float16 (default: float32, or the dtype of a model "
+                  "written by rembert convert)");
   cmd->add_option("--head", o->head, "Head to load (default: config architectures[0])");
   cmd->add_option("--rows", o->rows, "Rows (tokens) per product the implementations are reported for")
       ->capture_default_str()

@@ -24,6 +24,7 @@ Command add_feature_extraction_command(CLI::App& app);
 Command add_text_generation_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
+Command add_convert_command(CLI::App& app);
 
 // The model of --model (a folder or hub id, at --revision) for --head (empty: the config's) with --dtype, as the
 // forward and info commands load it (config and weights of a hub snapshot); `dir` receives the folder it came from.

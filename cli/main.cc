@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add(rembert::cli::add_text_generation_command);
   add(rembert::cli::add_bench_command);
   add(rembert::cli::add_info_command);
+  add(rembert::cli::add_convert_command);
 
   try {
     app.parse(argc, argv);

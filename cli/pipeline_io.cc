@@ -14,7 +14,9 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--model", o.model, "Model folder, or hub id such as google/rembert")->required();
   cmd->add_option("--revision", o.revision, "Hub branch, tag or commit (default main)");
   cmd->add_flag("--offline", o.offline, "Use the Hugging Face cache only (also HF_HUB_OFFLINE=1)");
-  cmd->add_option("--dtype", o.dtype, "Compute path: float32, bfloat16, int8, auto, float16")->capture_default_str();
+  cmd->add_option("--dtype", o.dtype,
+                  "Compute path: float32, bfloat16, int8, auto, float16 (default: float32, or the dtype of a model "
+                  "written by rembert convert)");
   cmd->add_option("--threads", o.threads, "Threads (default: all cores)");
   add_tokenizer_choice(cmd, o.tokenizer);
 }
@@ -31,7 +33,7 @@ PipelineModel load_for_pipeline(const ModelOptions& o, HeadType head) {
   if (o.offline) hub.offline = true;
   const std::string dir = resolve_model_for_task(o.model, hub);
   LoadOptions load;
-  load.dtype = weight_dtype_from_name(o.dtype);
+  if (!o.dtype.empty()) load.dtype = weight_dtype_from_name(o.dtype);
   PipelineModel pm = load_pipeline_model(dir, head, load, tokenizer);
   print_warnings(pm.warnings);
   return pm;

@@ -17,7 +17,7 @@ struct ModelOptions {
   std::string model;
   std::string revision;
   bool offline = false;
-  std::string dtype = "float32";
+  std::string dtype;  // empty: float32, or a converted model's dtype
   int threads = 0;
   TokenizerChoice tokenizer;
 };

@@ -19,9 +19,10 @@ int main(int argc, char** argv) {
                  "Head to load: model, masked-lm, causal-lm, sequence-classification, token-classification, "
                  "question-answering (default: the config's architectures[0]); it decides the routes served")
       ->envname("REMBERT_HEAD");
-  app.add_option("--dtype", o.dtype, "Compute path: float32, auto (weights as stored), float16 (weights), bfloat16, int8")
-      ->envname("REMBERT_DTYPE")
-      ->capture_default_str();
+  app.add_option("--dtype", o.dtype,
+                 "Compute path: float32, auto (weights as stored), float16 (weights), bfloat16, int8 (default: "
+                 "float32, or the dtype of a model written by rembert convert)")
+      ->envname("REMBERT_DTYPE");
   app.add_option("--pooling", o.pooling, "Default /embed pooling: cls or mean")
       ->envname("REMBERT_POOLING")
       ->capture_default_str();

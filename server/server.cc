@@ -181,7 +181,7 @@ void App::load() {
   hub.progress = HubProgress::Lines;
   model_dir_ = resolve_model_for_task(o_.model, hub);
   LoadOptions load;
-  load.dtype = weight_dtype_from_name(o_.dtype);
+  if (!o_.dtype.empty()) load.dtype = weight_dtype_from_name(o_.dtype);
   std::optional<HeadType> head;
   if (!o_.head.empty()) head = head_from_name(o_.head);
   pm_ = load_pipeline_model(model_dir_, head, load);

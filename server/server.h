@@ -11,7 +11,7 @@ struct ServerOptions {
   std::string model;           // folder or hub id
   std::string revision;        // hub revision
   std::string head;            // empty: config.architectures[0]
-  std::string dtype = "float32";
+  std::string dtype;  // empty: float32, or a converted model's dtype
   std::string pooling = "cls";  // /embed default pooling: cls or mean
   std::string host = "127.0.0.1";
   int port = 8080;              // 0: any free port (the bound port is printed)

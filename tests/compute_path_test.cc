@@ -20,6 +20,7 @@ namespace {
 
 using nlohmann::json;
 using testing::fixture_path;
+using testing::read_jsonl;
 using testing::run_cli;
 using testing::RunResult;
 using testing::scratch_dir;
@@ -118,13 +119,6 @@ TEST_P(ComputePath, FixtureOutputsStayWithinTheBounds) {
   EXPECT_LE(seqcls_err, c.seqcls_logits);
   // Not float32 in disguise: the outputs moved.
   EXPECT_GT(single, 1e-5);
-}
-
-std::vector<json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<json> out;
-  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
-  return out;
 }
 
 TEST_P(ComputePath, FillMaskTop1AgreesWithFloat32) {

@@ -183,3 +183,64 @@ TEST(PackedLinear, ConcurrentCallsAgree) {
 
 }  // namespace
 }  // namespace rembert
+
+namespace rembert {
+namespace {
+
+// Pre-quantized int8 weights (as rembert convert stores them) pack to the same products as quantizing at load.
+TEST(PackedLinearInt8, PreQuantizedWeightsGiveTheProductsOfLoadTimeQuantization) {
+  const int64_t n = 40, k = 72, m = 9;
+  std::vector<float> w = random_values(static_cast<size_t>(n * k), 0.05f, 5);
+  for (int64_t i = 0; i < k; ++i) w[static_cast<size_t>(3 * k + i)] = 0.0f;  // an all-zero channel: scale 1
+  const std::vector<float> b = random_values(static_cast<size_t>(n), 0.1f, 6);
+  std::vector<int8_t> q(static_cast<size_t>(n * k));
+  std::vector<float> scale(static_cast<size_t>(n));
+  kernels::quantize_per_channel(w.data(), DType::F32, n, k, q.data(), scale.data());
+  EXPECT_EQ(scale[3], 1.0f);
+  // Channel 0 by hand: max|w| / 127, and the largest weight maps to +-127.
+  float amax = 0.0f;
+  int64_t at = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    if (std::fabs(w[static_cast<size_t>(i)]) > amax) amax = std::fabs(w[static_cast<size_t>(i)]), at = i;
+  }
+  EXPECT_FLOAT_EQ(scale[0], amax / 127.0f);
+  EXPECT_EQ(std::abs(q[static_cast<size_t>(at)]), 127);
+  const std::vector<float> x = random_values(static_cast<size_t>(m * k), 1.0f, 7);
+  for (bool with_gelu : {false, true}) {
+    PackedLinear from_float(w.data(), DType::F32, n, k, b.data(), ComputeType::Int8, with_gelu);
+    PackedLinear from_int8(q.data(), scale.data(), n, k, b.data(), with_gelu);
+    EXPECT_EQ(from_int8.compute(), ComputeType::Int8);
+    EXPECT_EQ(from_int8.packed_bytes(), from_float.packed_bytes());
+    std::vector<float> y1(static_cast<size_t>(m * n)), y2(static_cast<size_t>(m * n));
+    from_float.forward(x.data(), m, y1.data());
+    from_int8.forward(x.data(), m, y2.data());
+    EXPECT_EQ(y1, y2);
+    EXPECT_LT(relative_error(y2, reference(x, w, b, m, n, k, with_gelu)), 0.03);
+  }
+}
+
+TEST(PackedLinearInt8, RefusesBadScalesAndOutOfRangeWeights) {
+  const int64_t n = 4, k = 8;
+  std::vector<int8_t> q(static_cast<size_t>(n * k), 3);
+  for (float bad : {0.0f, -1.0f, std::nanf(""), INFINITY}) {
+    std::vector<float> scale(static_cast<size_t>(n), 0.01f);
+    scale[2] = bad;
+    try {
+      PackedLinear lin(q.data(), scale.data(), n, k, nullptr);
+      ADD_FAILURE() << "scale " << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("the scale of output channel 2 is"), std::string::npos) << e.what();
+    }
+  }
+  const std::vector<float> scale(static_cast<size_t>(n), 0.01f);
+  q[static_cast<size_t>(k + 5)] = -128;
+  try {
+    PackedLinear lin(q.data(), scale.data(), n, k, nullptr);
+    ADD_FAILURE() << "-128 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("weight value -128 at [1, 5]"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace rembert

@@ -48,7 +48,8 @@ HeadType head_from_config(const RemBertConfig& config);
 //    matmul: bfloat16 weights computed in float32, and Model::warnings() says so.
 //  - Int8: weights symmetric per output channel, activations quantized per token (u8 with a zero point), int32
 //    accumulation (VNNI / AMX where the CPU has them).
-// The weights are packed once at load into the layout the CPU's kernels want.
+// The weights are packed once at load into the layout the CPU's kernels want. A checkpoint written by
+// convert_model (`rembert convert`) holds its Linear weights as int8 or bfloat16 already and computes in that type.
 enum class WeightDType { Auto, Float32, Float16, BFloat16, Int8 };
 WeightDType weight_dtype_from_name(const std::string& name);  // "auto", "float32", "float16", "bfloat16", "int8"
 const char* weight_dtype_name(WeightDType dtype);
@@ -59,6 +60,7 @@ struct ComputeInfo {
   std::string compute;       // what the products are computed in (differs from requested on a fallback)
   std::string fallback;      // empty, or why compute differs from requested
   size_t packed_bytes = 0;   // the packed weights (and int8 scales) of every Linear
+  std::string converted;     // "int8" / "bfloat16" for a checkpoint written by convert_model, else empty
   // One entry per distinct Linear shape: "[out, in]" and the oneDNN implementation chosen for `rows` rows.
   std::vector<std::pair<std::string, std::string>> kernels;
 };
@@ -69,7 +71,9 @@ std::string onednn_version();
 
 struct LoadOptions {
   std::optional<HeadType> head;    // default: head_from_config
-  WeightDType dtype = WeightDType::Float32;
+  // Unset: Float32, or the dtype a checkpoint written by convert_model was converted to. On such a checkpoint only
+  // that dtype or Auto may be asked for; any other is an Error naming config.json's record.
+  std::optional<WeightDType> dtype;
   bool add_pooling_layer = true;   // RemBertModel only; the heads decide for themselves (SPEC §2.6)
   uint64_t init_seed = 0;          // seed of the initialisation of head weights missing from the checkpoint
 };
@@ -194,6 +198,26 @@ std::vector<TensorSpec> parameter_specs(const RemBertConfig& config, HeadType he
 // stored as `dtype` (F32, F16 or BF16). One tensor is in memory at a time, so full-size checkpoints are fine.
 void write_random_checkpoint(const RemBertConfig& config, HeadType head, const std::string& out_dir, DType dtype,
                              uint64_t seed);
+
+// `rembert convert`: writes `out_dir` with `model_dir`'s model (a folder) for the int8 or bfloat16 compute path.
+// Every Linear weight of the config's head is stored as that path packs it: Int8 as I8 [out, in] (symmetric per
+// output channel) plus its scales "<linear>.weight_scale" (F32 [out]), BFloat16 as BF16; every other tensor is
+// copied unchanged, config.json gets the record "rembert_cpp_quantization" (int8 also a transformers
+// "quantization_config" that transformers refuses), and the tokenizer files are copied. Model::load then packs the
+// stored weights as they are: its outputs equal those of loading `model_dir` with that dtype. The files are written
+// into a temporary sibling folder renamed to `out_dir` at the end; a non-empty `out_dir` is an Error unless `force`
+// (then it is replaced).
+struct ConvertOptions {
+  WeightDType dtype = WeightDType::Int8;  // Int8 or BFloat16
+  bool force = false;
+};
+struct ConvertResult {
+  uint64_t source_bytes = 0;   // the source's weight files
+  uint64_t weights_bytes = 0;  // the written model.safetensors
+  size_t linears = 0;          // Linear weights converted
+  std::vector<std::string> files;  // what `out_dir` holds
+};
+ConvertResult convert_model(const std::string& model_dir, const std::string& out_dir, const ConvertOptions& options);
 
 // Threads each computation uses (one OpenMP team per calling thread, shared with oneDNN), for every thread of the
 // process, also threads started later; 0 or less: OpenMP's default (OMP_NUM_THREADS, else all cores).

@@ -13,6 +13,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "rembert/error.h"
 
 namespace rembert {
@@ -52,11 +53,15 @@ class MappedFile {
         throw Error("cannot map '" + path + "': " + reason);
       }
       data_ = static_cast<const uint8_t*>(addr);
+      register_file_mapping(data_, size_);
     }
     ::close(fd);  // the mapping stays valid without the descriptor
   }
   ~MappedFile() {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_) {
+      unregister_file_mapping(data_);
+      ::munmap(const_cast<uint8_t*>(data_), size_);
+    }
   }
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;

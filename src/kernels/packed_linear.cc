@@ -264,26 +264,63 @@ struct PackedLinear::State {
     stream.wait();
     return pd.impl_info_str();
   }
+
+  // Int8: packs a quantized [n, k] weight whose col_scale is set, with its per-channel sums for the zero-point
+  // correction.
+  void pack_int8(const int8_t* q) {
+    src_dt = dt::u8;
+    wei_dt = dt::s8;
+    dst_dt = dt::s32;
+    col_sum.resize(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < n; ++j) {
+      int32_t sum = 0;
+      for (int64_t i = 0; i < k; ++i) sum += q[j * k + i];
+      col_sum[static_cast<size_t>(j)] = sum;
+    }
+    const std::string impl = pack(q, dt::s8);
+    const bool exact_u8 = impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos;
+    act_max = exact_u8 ? 255.0f : 127.0f;
+  }
+
+  // The members every constructor sets; throws Error for a negative shape.
+  void init(int64_t rows, int64_t cols, const float* bias_values, ComputeType type, bool with_gelu) {
+    if (rows < 0 || cols < 0) {
+      throw Error("linear: invalid shape [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
+    }
+    n = rows;
+    k = cols;
+    gelu = with_gelu;
+    requested = compute = type;
+    bias.assign(static_cast<size_t>(n), 0.0f);
+    if (bias_values) std::copy_n(bias_values, n, bias.begin());
+  }
 };
+
+void quantize_per_channel(const void* weight, DType weight_dtype, int64_t n, int64_t k, int8_t* q, float* scale) {
+  const Float32Weight w32 = as_float32(weight, weight_dtype, n * k);
+#pragma omp parallel for schedule(static)
+  for (int64_t j = 0; j < n; ++j) {
+    const float* row = w32.data + j * k;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(row[i]));
+    const float s = amax > 0.0f ? amax / 127.0f : 1.0f;
+    for (int64_t i = 0; i < k; ++i) {
+      q[j * k + i] = static_cast<int8_t>(std::clamp(std::nearbyint(row[i] / s), -127.0f, 127.0f));
+    }
+    scale[j] = s;
+  }
+}
 
 PackedLinear::PackedLinear(const void* weight, DType weight_dtype, int64_t n, int64_t k, const float* bias,
                            ComputeType requested, bool gelu)
     : s_(std::make_unique<State>()) {
   State& s = *s_;
-  if (n < 0 || k < 0) {
-    throw Error("linear: invalid shape [" + std::to_string(n) + ", " + std::to_string(k) + "]");
-  }
   if (weight_dtype != DType::F32 && weight_dtype != DType::F16 && weight_dtype != DType::BF16) {
     throw Error(std::string("linear: unsupported weight dtype ") + dtype_name(weight_dtype) +
                 " (expected F32, F16 or BF16)");
   }
-  s.n = n;
-  s.k = k;
-  s.gelu = gelu;
-  s.requested = requested;
-  s.compute = requested;
-  s.bias.assign(static_cast<size_t>(n), 0.0f);
-  if (bias) std::copy_n(bias, n, s.bias.begin());
+  s.init(n, k, bias, requested, gelu);
   if (n == 0 || k == 0) return;  // y = act(bias): nothing to pack
 
   try {
@@ -334,32 +371,10 @@ PackedLinear::PackedLinear(const void* weight, DType weight_dtype, int64_t n, in
       return;
     }
     if (requested == ComputeType::Int8) {
-      s.src_dt = dt::u8;
-      s.wei_dt = dt::s8;
-      s.dst_dt = dt::s32;
-      const Float32Weight w32 = as_float32(weight, weight_dtype, n * k);
       std::vector<int8_t> q(static_cast<size_t>(n * k));
       s.col_scale.resize(static_cast<size_t>(n));
-      s.col_sum.resize(static_cast<size_t>(n));
-#pragma omp parallel for schedule(static)
-      for (int64_t j = 0; j < n; ++j) {
-        const float* row = w32.data + j * k;
-        float amax = 0.0f;
-        for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(row[i]));
-        const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-        int32_t sum = 0;
-        for (int64_t i = 0; i < k; ++i) {
-          const float v = std::nearbyint(row[i] / scale);
-          const auto qi = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
-          q[static_cast<size_t>(j * k + i)] = qi;
-          sum += qi;
-        }
-        s.col_scale[static_cast<size_t>(j)] = scale;
-        s.col_sum[static_cast<size_t>(j)] = sum;
-      }
-      const std::string impl = s.pack(q.data(), dt::s8);
-      const bool exact_u8 = impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos;
-      s.act_max = exact_u8 ? 255.0f : 127.0f;
+      quantize_per_channel(weight, weight_dtype, n, k, q.data(), s.col_scale.data());
+      s.pack_int8(q.data());
       return;
     }
     s.gelu_in_primitive = gelu;
@@ -371,6 +386,36 @@ PackedLinear::PackedLinear(const void* weight, DType weight_dtype, int64_t n, in
   } catch (const dnnl::error& e) {
     throw Error(std::string("linear: oneDNN could not pack a [") + std::to_string(n) + ", " + std::to_string(k) +
                 "] weight for " + compute_type_name(requested) + ": " + e.what());
+  }
+}
+
+PackedLinear::PackedLinear(const int8_t* weight, const float* scale, int64_t n, int64_t k, const float* bias,
+                           bool gelu)
+    : s_(std::make_unique<State>()) {
+  State& s = *s_;
+  s.init(n, k, bias, ComputeType::Int8, gelu);
+  for (int64_t j = 0; j < n; ++j) {
+    if (!(std::isfinite(scale[j]) && scale[j] > 0.0f)) {
+      throw Error("linear: the scale of output channel " + std::to_string(j) + " is " + std::to_string(scale[j]) +
+                  " (must be finite and positive)");
+    }
+  }
+  int64_t first_bad = n * k;
+#pragma omp parallel for reduction(min : first_bad) schedule(static)
+  for (int64_t i = 0; i < n * k; ++i) {
+    if (weight[i] == -128 && i < first_bad) first_bad = i;
+  }
+  if (first_bad < n * k) {
+    throw Error("linear: weight value -128 at [" + std::to_string(first_bad / k) + ", " +
+                std::to_string(first_bad % k) + "] is outside the symmetric int8 range [-127, 127]");
+  }
+  s.col_scale.assign(scale, scale + n);
+  if (n == 0 || k == 0) return;
+  try {
+    s.pack_int8(weight);
+  } catch (const dnnl::error& e) {
+    throw Error("linear: oneDNN could not pack a [" + std::to_string(n) + ", " + std::to_string(k) +
+                "] int8 weight: " + e.what());
   }
 }
 

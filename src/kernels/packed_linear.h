@@ -29,6 +29,11 @@ class PackedLinear {
   // compute() and fallback_reason() say so. The inputs are copied: they need not outlive this object.
   PackedLinear(const void* weight, DType weight_dtype, int64_t n, int64_t k, const float* bias, ComputeType requested,
                bool gelu = false);
+  // Int8 from a weight that is quantized already (quantize_per_channel's q and scale, e.g. as `rembert convert`
+  // stores them): packed as it is, never requantized nor widened, so the products equal those of the constructor
+  // above on the float weight. Throws Error when a scale is not finite and positive or a value is -128 (outside the
+  // symmetric range).
+  PackedLinear(const int8_t* weight, const float* scale, int64_t n, int64_t k, const float* bias, bool gelu = false);
   ~PackedLinear();
   PackedLinear(const PackedLinear&) = delete;
   PackedLinear& operator=(const PackedLinear&) = delete;
@@ -50,6 +55,10 @@ class PackedLinear {
   struct State;
   std::unique_ptr<State> s_;
 };
+
+// The Int8 path's weight quantization: for each output channel j of a row-major [n, k] weight (F32, F16 or BF16),
+// scale[j] = max|w[j, :]| / 127 (1 for an all-zero channel) and q[j, i] = round-to-even(w[j, i] / scale[j]).
+void quantize_per_channel(const void* weight, DType weight_dtype, int64_t n, int64_t k, int8_t* q, float* scale);
 
 // The x86 CPU flags (as /proc/cpuinfo names them) that matter to the compute paths, those this CPU has.
 std::vector<std::string> cpu_flags();

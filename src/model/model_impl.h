@@ -17,6 +17,7 @@ struct Model::Impl {
   DType weight_dtype = DType::F32;
   kernels::ComputeType compute = kernels::ComputeType::Float32;  // requested; a Linear may fall back
   std::string fallback;  // why the compute type is not available, or empty
+  std::string converted;  // the dtype a checkpoint written by convert_model was converted to, or empty
   kernels::Activation activation = kernels::Activation::Gelu;
   model::Params params;
   std::vector<std::string> warnings;

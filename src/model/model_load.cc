@@ -1,12 +1,12 @@
 // Building a Model from a config and HF-named tensors: name mapping, shape checks, dtype, missing/unexpected keys.
 #include <algorithm>
+#include <cmath>
 #include <set>
 
-#include <sys/mman.h>
-#include <unistd.h>
-
+#include "core/files.h"
 #include "core/random.h"
 #include "kernels/threads.h"
+#include "model/convert.h"
 #include "model/model_impl.h"
 #include "rembert/error.h"
 
@@ -57,25 +57,6 @@ DType resolve_weight_dtype(WeightDType requested, const RemBertConfig& config, c
   return DType::F32;
 }
 
-// Looks `name` up with and without the "rembert." prefix, so base checkpoints load into heads and back.
-const Tensor* find_tensor(const TensorMap& tensors, const std::string& name, std::string* found_name) {
-  static const std::string kPrefix = "rembert.";
-  std::vector<std::string> candidates = {name};
-  if (name.compare(0, kPrefix.size(), kPrefix) == 0) {
-    candidates.push_back(name.substr(kPrefix.size()));
-  } else if (name.compare(0, 4, "cls.") != 0) {
-    candidates.push_back(kPrefix + name);
-  }
-  for (const auto& candidate : candidates) {
-    auto it = tensors.find(candidate);
-    if (it != tensors.end()) {
-      *found_name = candidate;
-      return &it->second;
-    }
-  }
-  return nullptr;
-}
-
 // transformers' _init_weights: Linear/Embedding ~ N(0, initializer_range), biases 0, LayerNorm 1 and 0.
 Tensor initial_value(const model::ParamInfo& info, double initializer_range, DType weight_dtype, uint64_t seed,
                      uint64_t stream) {
@@ -105,17 +86,6 @@ Tensor bind_matmul_weight(const Tensor& t, DType weight_dtype) {
   return t;
 }
 
-// A weight read from a memory-mapped checkpoint is not needed once packed: hand its pages back to the page cache so
-// the process does not hold the file and the packed copy at once. MADV_PAGEOUT never changes the contents (unlike
-// MADV_DONTNEED on anonymous memory), so it is harmless on any read-only buffer; errors (old kernels) are ignored.
-void release_resident_pages(const Tensor& t) {
-  if (!t.defined() || t.writable()) return;
-  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<uintptr_t>(t.raw_data());
-  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.nbytes()) / page * page;
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_PAGEOUT);
-}
-
 kernels::ComputeType compute_type_of(WeightDType requested) {
   switch (requested) {
     case WeightDType::BFloat16: return kernels::ComputeType::BFloat16;
@@ -125,18 +95,69 @@ kernels::ComputeType compute_type_of(WeightDType requested) {
 }
 
 // Packs every Linear once for the compute type and releases the bound weight; erf GELU after a product is fused.
-// Returns the fallback reason when the compute type is not available ("" otherwise).
-std::string pack_linears(model::Params& params, kernels::ComputeType compute, kernels::Activation activation) {
+// I8 weights (with their scales) are packed as stored. Returns the fallback reason when the compute type is not
+// available ("" otherwise).
+std::string pack_linears(model::Params& params, kernels::ComputeType compute, kernels::Activation activation,
+                         const std::string& source) {
   std::string fallback;
   model::for_each_linear(params, [&](model::Linear& l, bool activated) {
     const bool gelu = activated && activation == kernels::Activation::Gelu;
-    l.packed = std::make_shared<const kernels::PackedLinear>(l.weight.raw_data(), l.weight.dtype(), l.weight.dim(0),
-                                                             l.weight.dim(1), l.bias.data<float>(), compute, gelu);
+    const Tensor& w = l.weight;
+    if (w.dtype() == DType::I8) {
+      try {
+        l.packed = std::make_shared<const kernels::PackedLinear>(w.data<int8_t>(), l.weight_scale.data<float>(),
+                                                                 w.dim(0), w.dim(1), l.bias.data<float>(), gelu);
+      } catch (const Error& e) {
+        throw Error(source + ": tensor '" + l.name + ".weight' (with '" + l.name + ".weight_scale'): " + e.what());
+      }
+    } else {
+      l.packed = std::make_shared<const kernels::PackedLinear>(w.raw_data(), w.dtype(), w.dim(0), w.dim(1),
+                                                               l.bias.data<float>(), compute, gelu);
+    }
     if (fallback.empty()) fallback = l.packed->fallback_reason();
     release_resident_pages(l.weight);
+    release_resident_pages(l.weight_scale);
     l.weight = Tensor();
+    l.weight_scale = Tensor();
   });
   return fallback;
+}
+
+// The scales of the I8 weights of a converted int8 checkpoint ("<weight>_scale", F32 [out], finite and positive),
+// checked and bound; a scale without an I8 weight is an error too. Marks what it binds as used.
+void bind_weight_scales(model::Params& params, const TensorMap& tensors, const std::string& source,
+                        std::set<std::string>& used) {
+  model::for_each_linear(params, [&](model::Linear& l, bool) {
+    const std::string weight_name = l.name + ".weight";
+    std::string found_name;
+    const Tensor* scale = model::find_tensor(tensors, weight_name + model::kScaleSuffix, &found_name);
+    const bool int8 = l.weight.defined() && l.weight.dtype() == DType::I8;
+    if (!int8) {
+      if (scale) {
+        throw Error(source + ": tensor '" + found_name + "' scales an int8 weight, but '" + weight_name + "' is " +
+                    (l.weight.defined() ? dtype_name(l.weight.dtype()) : "missing"));
+      }
+      return;
+    }
+    const std::string want = weight_name + model::kScaleSuffix;
+    if (!scale) {
+      throw Error(source + ": tensor '" + want + "' is missing: the int8 weight '" + weight_name +
+                  "' needs its per-output-channel scales (F32 [" + std::to_string(l.weight.dim(0)) + "])");
+    }
+    if (scale->dtype() != DType::F32 || scale->shape() != Shape{l.weight.dim(0)}) {
+      throw Error(source + ": tensor '" + found_name + "' is " + dtype_name(scale->dtype()) + " " +
+                  shape_to_string(scale->shape()) + ", expected F32 [" + std::to_string(l.weight.dim(0)) + "]");
+    }
+    const float* v = scale->data<float>();
+    for (int64_t j = 0; j < scale->numel(); ++j) {
+      if (!(std::isfinite(v[j]) && v[j] > 0.0f)) {
+        throw Error(source + ": tensor '" + found_name + "' holds " + std::to_string(v[j]) + " at [" +
+                    std::to_string(j) + "]; scales must be finite and positive");
+      }
+    }
+    l.weight_scale = *scale;
+    used.insert(found_name);
+  });
 }
 
 bool is_ignored_key(const std::string& name) {
@@ -226,7 +247,20 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
   impl->config = config;
   impl->head = options.head.value_or(head_from_config(config));
   impl->activation = kernels::activation_from_name(config.hidden_act);
-  impl->weight_dtype = resolve_weight_dtype(options.dtype, config, tensors);
+  WeightDType requested = options.dtype.value_or(WeightDType::Float32);
+  const std::optional<WeightDType> converted = model::converted_dtype(config, source);
+  if (converted) {
+    // A converted checkpoint holds its Linear weights for one compute path only.
+    if (options.dtype && *options.dtype != WeightDType::Auto && *options.dtype != *converted) {
+      throw Error(source + ": config.json field \"" + model::kConvertRecordKey + "\" says this checkpoint was " +
+                  "converted to " + weight_dtype_name(*converted) + " by rembert convert, so it computes in " +
+                  weight_dtype_name(*converted) + " only; --dtype " + weight_dtype_name(*options.dtype) +
+                  " cannot be used (use --dtype auto, or load the original checkpoint)");
+    }
+    requested = *converted;
+    impl->converted = weight_dtype_name(*converted);
+  }
+  impl->weight_dtype = resolve_weight_dtype(requested, config, tensors);
   if (impl->head == HeadType::QuestionAnswering && config.num_labels() != 2) {
     throw Error(source + ": question answering splits its logits into start and end, so config num_labels must be 2 "
                 "(it is " + std::to_string(config.num_labels()) + ")");
@@ -240,7 +274,7 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
                       [&](const model::ParamInfo& info, Tensor& slot) {
     ++param_index;
     std::string found_name;
-    const Tensor* found = find_tensor(tensors, info.name, &found_name);
+    const Tensor* found = model::find_tensor(tensors, info.name, &found_name);
     if (!found) {
       if (info.group == model::ParamGroup::Base) {
         missing_base.push_back(info.name);
@@ -254,6 +288,16 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
       throw Error(source + ": tensor '" + found_name + "' has shape " + shape_to_string(found->shape()) +
                   " but the config needs " + shape_to_string(info.shape));
     }
+    if (info.matmul_weight && found->dtype() == DType::I8) {
+      // Quantized by rembert convert: packed as stored, with its scales (bind_weight_scales).
+      if (converted != WeightDType::Int8) {
+        throw Error(source + ": tensor '" + found_name + "' has dtype I8, but int8 weights need config.json's \"" +
+                    model::kConvertRecordKey + "\" record of int8 (written by rembert convert)");
+      }
+      slot = *found;
+      used.insert(found_name);
+      return;
+    }
     if (!is_floating(found->dtype())) {
       throw Error(source + ": tensor '" + found_name + "' has dtype " + dtype_name(found->dtype()) +
                   ", expected a floating-point dtype");
@@ -266,6 +310,8 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
     throw Error(source + ": the checkpoint is missing " + std::to_string(missing_base.size()) + " weight(s) of " +
                 class_name + ": " + join_quoted(missing_base));
   }
+  bind_weight_scales(impl->params, tensors, source, used);
+  advise_random_access(impl->params.embeddings.word_embeddings);  // looked up a row per token
   impl->newly_initialized = initialised;
   if (!initialised.empty()) {
     impl->warnings.push_back("Some weights of " + class_name + " were not initialized from the model checkpoint at " +
@@ -281,8 +327,8 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
     impl->warnings.push_back("Some weights of the model checkpoint at " + source +
                              " were not used when initializing " + class_name + ": " + join_quoted(unexpected));
   }
-  impl->compute = compute_type_of(options.dtype);
-  const std::string fallback = pack_linears(impl->params, impl->compute, impl->activation);
+  impl->compute = compute_type_of(requested);
+  const std::string fallback = pack_linears(impl->params, impl->compute, impl->activation, source);
   if (!fallback.empty()) {
     impl->fallback = fallback;
     impl->warnings.push_back(std::string(kernels::compute_type_name(impl->compute)) + " compute is not available: " +
@@ -298,6 +344,7 @@ ComputeInfo Model::compute_info(int64_t rows) const {
   info.requested = kernels::compute_type_name(impl_->compute);
   info.compute = info.requested;
   info.fallback = impl_->fallback;
+  info.converted = impl_->converted;
   std::set<std::pair<int64_t, int64_t>> seen;
   model::for_each_linear(impl_->params, [&](const model::Linear& l, bool) {
     const kernels::PackedLinear& p = *l.packed;

@@ -24,6 +24,7 @@ class Visitor {
     visit_(ParamInfo{name, std::move(shape), group, init, matmul}, slot);
   }
   void linear(const std::string& name, int64_t in, int64_t out, ParamGroup group, Linear& l) {
+    l.name = name;
     tensor(name + ".weight", {out, in}, group, ParamInit::Normal, true, l.weight);
     tensor(name + ".bias", {out}, group, ParamInit::Zeros, false, l.bias);
   }
@@ -46,6 +47,24 @@ class Visitor {
 };
 
 }  // namespace
+
+const Tensor* find_tensor(const TensorMap& tensors, const std::string& name, std::string* found_name) {
+  static const std::string kPrefix = "rembert.";
+  std::vector<std::string> candidates = {name};
+  if (name.compare(0, kPrefix.size(), kPrefix) == 0) {
+    candidates.push_back(name.substr(kPrefix.size()));
+  } else if (name.compare(0, 4, "cls.") != 0) {
+    candidates.push_back(kPrefix + name);
+  }
+  for (const auto& candidate : candidates) {
+    auto it = tensors.find(candidate);
+    if (it != tensors.end()) {
+      *found_name = candidate;
+      return &it->second;
+    }
+  }
+  return nullptr;
+}
 
 void visit_params(const RemBertConfig& c, HeadType head, bool add_pooling_layer, Params& p,
                   const std::function<void(const ParamInfo&, Tensor& slot)>& visit) {

@@ -16,8 +16,11 @@
 namespace rembert::model {
 
 struct Linear {
-  Tensor weight;  // [out, in]; F32, F16 or BF16 as bound from the checkpoint; released once packed
-  Tensor bias;    // [out], F32
+  std::string name;     // the HF module path, e.g. "rembert.encoder.layer.0.intermediate.dense"
+  Tensor weight;        // [out, in]; F32, F16 or BF16 as bound from the checkpoint, or I8 (see weight_scale);
+                        // released once packed
+  Tensor weight_scale;  // [out] F32 with an I8 weight: weight = weight_scale * int8 (written by rembert convert)
+  Tensor bias;          // [out], F32
   // Weight and bias packed once at load for the model's compute type; what forward uses.
   std::shared_ptr<const kernels::PackedLinear> packed;
   int64_t out_features() const { return packed->out_features(); }
@@ -87,6 +90,10 @@ bool head_has_pooler(HeadType head, bool add_pooling_layer);
 // (intermediate.dense and the LM head's dense).
 void for_each_linear(Params& params, const std::function<void(Linear&, bool activated)>& visit);
 void for_each_linear(const Params& params, const std::function<void(const Linear&, bool activated)>& visit);
+
+// Looks `name` up with and without the "rembert." prefix (not for "cls." names), so base checkpoints load into
+// heads and back; `found_name` receives the name it was found under.
+const Tensor* find_tensor(const TensorMap& tensors, const std::string& name, std::string* found_name);
 
 // Lays out `params` for (config, head) and calls `visit` for every parameter slot in state-dict order.
 void visit_params(const RemBertConfig& config, HeadType head, bool add_pooling_layer, Params& params,
