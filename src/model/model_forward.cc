@@ -1,15 +1,17 @@
-// The forward pass: embeddings -> encoder -> pooler -> head -> loss, following transformers' modeling_rembert.
+// The forward pass: embeddings -> encoder -> pooler, then the head (heads.cc), following transformers'
+// modeling_rembert; the masks are built in masks.cc.
 // Activations are float32 row-major buffers; shapes are given in comments as [B, S, H] (batch, sequence, width).
 #include <cstring>
 #include <limits>
 #include <numeric>
 #include <string>
 
-#include "core/scratch.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
 #include "kernels/threads.h"
-#include "model/losses.h"
+#include "model/forward_util.h"
+#include "model/heads.h"
+#include "model/masks.h"
 #include "model/model_impl.h"
 #include "rembert/error.h"
 
@@ -21,60 +23,15 @@ using model::Attention;
 using model::LayerNorm;
 using model::Linear;
 
-// transformers' additive mask value for float32 compute: torch.finfo(torch.float32).min.
-constexpr float kMaskMin = std::numeric_limits<float>::lowest();
-
-Tensor new_f32(Shape shape) { return Tensor(DType::F32, std::move(shape)); }
-// An intermediate result every element of which is written before it is read: from the per-thread pool, not zeroed.
-Tensor scratch_f32(Shape shape) { return scratch_tensor(DType::F32, std::move(shape)); }
-
-// y[rows, out] = x[rows, in] · weightᵀ + bias
-void apply_linear(const Linear& l, const float* x, int64_t rows, float* y) { l.packed->forward(x, rows, y); }
-
-// y = act(x · weightᵀ + bias); the activation is fused into the product where the packed Linear holds it.
-void apply_linear_act(const Linear& l, kernels::Activation act, const float* x, int64_t rows, float* y) {
-  l.packed->forward(x, rows, y);
-  if (!l.packed->fused_gelu()) kernels::apply_activation(act, y, rows * l.out_features());
-}
-
-void apply_layer_norm(const LayerNorm& ln, float* x, int64_t rows, int64_t width, double eps) {
-  kernels::layer_norm(x, rows, width, ln.weight.data<float>(), ln.bias.data<float>(), static_cast<float>(eps), x);
-}
-
-// x = LayerNorm(x + residual)
-void apply_residual_layer_norm(const LayerNorm& ln, float* x, const float* residual, int64_t rows, int64_t width,
-                               double eps) {
-  kernels::add_layer_norm(x, residual, rows, width, ln.weight.data<float>(), ln.bias.data<float>(),
-                          static_cast<float>(eps));
-}
-
-void expect_shape(const Tensor& t, const Shape& shape, const char* name) {
-  if (t.shape() != shape) {
-    throw Error(std::string(name) + ": expected shape " + shape_to_string(shape) + ", got " +
-                shape_to_string(t.shape()));
-  }
-}
-
-// An integer input checked against [0, limit).
-std::vector<int64_t> index_values(const Tensor& t, const char* name, int64_t limit, const char* limit_name) {
-  if (is_floating(t.dtype())) throw Error(std::string(name) + ": expected an integer tensor, got " +
-                                          dtype_name(t.dtype()));
-  std::vector<int64_t> values = t.to_i64_vector();
-  for (int64_t v : values) {
-    if (v < 0 || v >= limit) {
-      throw Error(std::string(name) + ": value " + std::to_string(v) + " is out of range [0, " +
-                  std::to_string(limit) + ") (" + limit_name + ")");
-    }
-  }
-  return values;
-}
-
-// Mask values as floats, whatever the input dtype (int, bool or float masks are all accepted, as in PyTorch).
-std::vector<float> mask_values(const Tensor& t) {
-  if (is_floating(t.dtype())) return t.to_f32_vector();
-  std::vector<int64_t> ints = t.to_i64_vector();
-  return std::vector<float>(ints.begin(), ints.end());
-}
+using model::apply_layer_norm;
+using model::apply_linear;
+using model::apply_linear_act;
+using model::apply_residual_layer_norm;
+using model::expect_shape;
+using model::index_values;
+using model::mask_values;
+using model::new_f32;
+using model::scratch_f32;
 
 // Everything one call needs besides the weights.
 struct CallState {
@@ -93,83 +50,6 @@ struct CallState {
   // The in-place cache's layers (ForwardInputs::cache): keys/values [B, heads, capacity, D], past positions filled.
   std::vector<LayerCache>* cache = nullptr;
 };
-
-// SPEC §2.3: (1 - mask) * min, with the causal pattern (past always visible) for decoders.
-Tensor self_attention_mask(const Tensor& mask, int64_t B, int64_t S, int64_t P, bool is_decoder) {
-  const int64_t K = P + S;
-  Tensor out = new_f32({B, S, K});
-  float* o = out.mutable_data<float>();
-  if (mask.defined() && mask.ndim() == 3) {
-    expect_shape(mask, {B, S, K}, "attention_mask");
-    std::vector<float> m = mask_values(mask);
-    for (size_t i = 0; i < m.size(); ++i) o[i] = (1.0f - m[i]) * kMaskMin;
-    return out;
-  }
-  std::vector<float> m(static_cast<size_t>(B * K), 1.0f);
-  if (mask.defined()) {
-    if (mask.ndim() != 2) {
-      throw Error("attention_mask: expected 2 or 3 dimensions, got shape " + shape_to_string(mask.shape()));
-    }
-    expect_shape(mask, {B, K}, "attention_mask");
-    m = mask_values(mask);
-  }
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t q = 0; q < S; ++q) {
-      for (int64_t k = 0; k < K; ++k) {
-        float keep = m[static_cast<size_t>(b * K + k)];
-        if (is_decoder && k > P + q) keep = 0.0f;
-        o[(b * S + q) * K + k] = (1.0f - keep) * kMaskMin;
-      }
-    }
-  }
-  return out;
-}
-
-// transformers' invert_attention_mask: a 2-D mask is shared by every query position.
-Tensor cross_attention_mask(const Tensor& mask, int64_t B, int64_t S, int64_t S_enc) {
-  Tensor out = new_f32({B, S, S_enc});
-  float* o = out.mutable_data<float>();
-  if (!mask.defined()) return out;  // all visible: (1 - 1) * min = 0
-  std::vector<float> m = mask_values(mask);
-  if (mask.ndim() == 3) {
-    expect_shape(mask, {B, S, S_enc}, "encoder_attention_mask");
-    for (size_t i = 0; i < m.size(); ++i) o[i] = (1.0f - m[i]) * kMaskMin;
-    return out;
-  }
-  expect_shape(mask, {B, S_enc}, "encoder_attention_mask");
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t q = 0; q < S; ++q) {
-      for (int64_t k = 0; k < S_enc; ++k) o[(b * S + q) * S_enc + k] = (1.0f - m[b * S_enc + k]) * kMaskMin;
-    }
-  }
-  return out;
-}
-
-// head_mask [heads] or [layers, heads] -> one multiplier vector per layer.
-std::vector<std::vector<float>> head_scales(const Tensor& head_mask, const model::Params& p) {
-  std::vector<std::vector<float>> scales;
-  if (!head_mask.defined()) return scales;
-  const int64_t layers = static_cast<int64_t>(p.encoder.layers.size());
-  std::vector<float> m = mask_values(head_mask);
-  if (head_mask.ndim() != 1 && head_mask.ndim() != 2) {
-    throw Error("head_mask: expected shape [heads] or [layers, heads], got " + shape_to_string(head_mask.shape()));
-  }
-  if (head_mask.ndim() == 2 && head_mask.dim(0) != layers) {
-    throw Error("head_mask: " + std::to_string(head_mask.dim(0)) + " rows for " + std::to_string(layers) +
-                " layers");
-  }
-  const int64_t width = head_mask.dim(-1);
-  for (int64_t i = 0; i < layers; ++i) {
-    const Attention& a = p.encoder.layers[static_cast<size_t>(i)].attention;
-    if (width != a.num_heads) {
-      throw Error("head_mask: " + std::to_string(width) + " heads given, layer " + std::to_string(i) + " has " +
-                  std::to_string(a.num_heads));
-    }
-    const int64_t row = head_mask.ndim() == 2 ? i : 0;
-    scales.emplace_back(m.begin() + row * width, m.begin() + (row + 1) * width);
-  }
-  return scales;
-}
 
 // Embeddings (width E, SPEC §2.1) followed by the encoder's E->H projection: [B*S, H].
 Tensor embed(const Model::Impl& m, const ForwardInputs& in, const CallState& st) {
@@ -467,53 +347,6 @@ Tensor flatten_choices(const Tensor& t) {
   return t.reshape(flat);
 }
 
-Tensor scalar(float value) { return Tensor::from_f32({}, {value}); }
-
-std::vector<float> float_labels(const Tensor& labels) {
-  return is_floating(labels.dtype()) ? labels.to_f32_vector() : mask_values(labels);
-}
-
-// Sequence classification: the problem type is inferred as transformers does when the config does not name it.
-Tensor sequence_classification_loss(const RemBertConfig& c, const Tensor& logits, const Tensor& labels) {
-  const int64_t B = logits.dim(0), num_labels = logits.dim(1);
-  std::string problem = c.problem_type.value_or(
-      num_labels == 1 ? "regression"
-                      : (is_floating(labels.dtype()) ? "multi_label_classification" : "single_label_classification"));
-  const std::vector<float> logit_values = logits.to_f32_vector();
-  if (problem == "regression") {
-    std::vector<float> targets = float_labels(labels);
-    if (num_labels != 1 && labels.shape() != logits.shape()) {
-      throw Error("labels: expected shape " + shape_to_string(logits.shape()) + " for regression, got " +
-                  shape_to_string(labels.shape()));
-    }
-    return scalar(model::mse(logit_values, targets));
-  }
-  if (problem == "single_label_classification") {
-    if (labels.numel() != B) {
-      throw Error("labels: expected " + std::to_string(B) + " class indices, got shape " +
-                  shape_to_string(labels.shape()));
-    }
-    if (is_floating(labels.dtype())) throw Error("labels: single-label classification needs integer labels");
-    return scalar(model::cross_entropy(logits.data<float>(), B, num_labels, labels.to_i64_vector(), -100, "labels"));
-  }
-  if (labels.shape() != logits.shape()) {
-    throw Error("labels: expected shape " + shape_to_string(logits.shape()) + " for multi-label classification, got " +
-                shape_to_string(labels.shape()));
-  }
-  return scalar(model::bce_with_logits(logit_values, float_labels(labels)));
-}
-
-// Start/end positions clamped to [0, S]; S is the ignore index (SPEC §2.10).
-std::vector<int64_t> clamped_positions(const Tensor& t, int64_t B, int64_t S, const char* name) {
-  if (t.numel() != B || is_floating(t.dtype())) {
-    throw Error(std::string(name) + ": expected " + std::to_string(B) + " integer positions, got " +
-                dtype_name(t.dtype()) + " " + shape_to_string(t.shape()));
-  }
-  std::vector<int64_t> v = t.to_i64_vector();
-  for (int64_t& x : v) x = std::min(std::max<int64_t>(x, 0), S);
-  return v;
-}
-
 }  // namespace
 
 ForwardOutputs Model::forward(const ForwardInputs& raw) const {
@@ -605,8 +438,8 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
     st.cache = &cache.layers_;
   }
   choose_layout(in, c, st);
-  if (!st.packed) st.self_mask = self_attention_mask(in.attention_mask, B, S, st.past, c.is_decoder);
-  st.head_scale = head_scales(in.head_mask, m.params);
+  if (!st.packed) st.self_mask = model::self_attention_mask(in.attention_mask, B, S, st.past, c.is_decoder);
+  st.head_scale = model::head_scales(in.head_mask, m.params);
 
   Tensor encoder_states;
   if (c.is_decoder && in.encoder_hidden_states.defined()) {
@@ -621,7 +454,7 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
     encoder_states = e.to_f32();
     st.encoder_states = encoder_states.data<float>();
     st.encoder_seq = e.dim(1);
-    st.cross_mask = cross_attention_mask(in.encoder_attention_mask, B, S, st.encoder_seq);
+    st.cross_mask = model::cross_attention_mask(in.encoder_attention_mask, B, S, st.encoder_seq);
     // Cached cross keys/values must fit the encoder states that the mask describes.
     const std::vector<LayerCache>& given = in.cache ? in.cache->layers_ : in.past_key_values;
     for (size_t i = 0; i < given.size(); ++i) {
@@ -643,115 +476,7 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
   out.past_key_values = std::move(base.cache);
 
   // The heads read every position (padded ones are zero in the padding-free layout).
-  const Tensor sequence = to_positions(base.sequence, st);
-  const float* seq = sequence.data<float>();
-  const int64_t H = c.hidden_size;
-  switch (head) {
-    case HeadType::Model:
-      out.last_hidden_state = sequence;
-      out.pooler_output = base.pooled;
-      break;
-
-    case HeadType::MaskedLM:
-    case HeadType::CausalLM: {
-      // cls.predictions: decoder(LayerNorm(act(dense(h)))), width O in between.
-      const model::LMHead& lm = *m.params.lm_head;
-      const int64_t O = c.output_embedding_size, V = c.vocab_size;
-      // Only the requested rows go through the head when logits_rows is given.
-      const bool some_rows = !in.logits_rows.empty();
-      const int64_t rows = some_rows ? static_cast<int64_t>(in.logits_rows.size()) : B * S;
-      Tensor gathered;
-      const float* head_in = seq;
-      if (some_rows) {
-        if (in.labels.defined()) throw Error("logits_rows: a loss needs the logits of every position");
-        gathered = scratch_f32({rows, H});
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t row = in.logits_rows[static_cast<size_t>(r)];
-          if (row < 0 || row >= B * S) {
-            throw Error("logits_rows: row " + std::to_string(row) + " is out of range [0, " + std::to_string(B * S) +
-                        ")");
-          }
-          std::memcpy(gathered.mutable_data<float>() + r * H, seq + row * H, H * sizeof(float));
-        }
-        head_in = gathered.data<float>();
-      }
-      Tensor t = scratch_f32({rows, O});
-      apply_linear_act(lm.dense, m.activation, head_in, rows, t.mutable_data<float>());
-      apply_layer_norm(lm.layer_norm, t.mutable_data<float>(), rows, O, c.layer_norm_eps);
-      out.logits = some_rows ? new_f32({rows, V}) : new_f32({B, S, V});
-      apply_linear(lm.decoder, t.data<float>(), rows, out.logits.mutable_data<float>());
-      if (in.labels.defined()) {
-        expect_shape(in.labels, {B, S}, "labels");
-        std::vector<int64_t> labels = in.labels.to_i64_vector();
-        if (head == HeadType::MaskedLM) {
-          out.loss = scalar(model::cross_entropy(out.logits.data<float>(), B * S, V, labels, -100, "labels"));
-        } else {
-          // Position t predicts label t+1: logits[:, :-1] against labels[:, 1:].
-          std::vector<int64_t> shifted(static_cast<size_t>(B * S), -100);
-          for (int64_t b = 0; b < B; ++b) {
-            for (int64_t s = 0; s + 1 < S; ++s) shifted[b * S + s] = labels[b * S + s + 1];
-          }
-          out.loss = scalar(model::cross_entropy(out.logits.data<float>(), B * S, V, shifted, -100, "labels"));
-        }
-      }
-      break;
-    }
-
-    case HeadType::SequenceClassification: {
-      const int64_t L = c.num_labels();
-      out.logits = new_f32({B, L});
-      apply_linear(*m.params.classifier, base.pooled.data<float>(), B, out.logits.mutable_data<float>());
-      if (in.labels.defined()) out.loss = sequence_classification_loss(c, out.logits, in.labels);
-      break;
-    }
-
-    case HeadType::MultipleChoice: {
-      const Tensor& shaped = raw.input_ids.defined() ? raw.input_ids : raw.inputs_embeds;
-      const int64_t batch = shaped.dim(0), choices = shaped.dim(1);
-      out.logits = new_f32({batch, choices});
-      apply_linear(*m.params.classifier, base.pooled.data<float>(), B, out.logits.mutable_data<float>());
-      if (in.labels.defined()) {
-        if (in.labels.numel() != batch || is_floating(in.labels.dtype())) {
-          throw Error("labels: expected " + std::to_string(batch) + " integer choice indices, got " +
-                      shape_to_string(in.labels.shape()));
-        }
-        out.loss = scalar(model::cross_entropy(out.logits.data<float>(), batch, choices, in.labels.to_i64_vector(),
-                                               -100, "labels"));
-      }
-      break;
-    }
-
-    case HeadType::TokenClassification: {
-      const int64_t L = c.num_labels();
-      out.logits = new_f32({B, S, L});
-      apply_linear(*m.params.classifier, seq, B * S, out.logits.mutable_data<float>());
-      if (in.labels.defined()) {
-        expect_shape(in.labels, {B, S}, "labels");
-        out.loss = scalar(model::cross_entropy(out.logits.data<float>(), B * S, L, in.labels.to_i64_vector(), -100,
-                                               "labels"));
-      }
-      break;
-    }
-
-    case HeadType::QuestionAnswering: {
-      Tensor both = new_f32({B * S, 2});
-      apply_linear(*m.params.classifier, seq, B * S, both.mutable_data<float>());
-      out.start_logits = new_f32({B, S});
-      out.end_logits = new_f32({B, S});
-      for (int64_t i = 0; i < B * S; ++i) {
-        out.start_logits.mutable_data<float>()[i] = both.data<float>()[2 * i];
-        out.end_logits.mutable_data<float>()[i] = both.data<float>()[2 * i + 1];
-      }
-      if (in.start_positions.defined() && in.end_positions.defined()) {
-        auto start = clamped_positions(in.start_positions, B, S, "start_positions");
-        auto end = clamped_positions(in.end_positions, B, S, "end_positions");
-        const float start_loss = model::cross_entropy(out.start_logits.data<float>(), B, S, start, S, "start_positions");
-        const float end_loss = model::cross_entropy(out.end_logits.data<float>(), B, S, end, S, "end_positions");
-        out.loss = scalar((start_loss + end_loss) / 2.0f);
-      }
-      break;
-    }
-  }
+  model::compute_head(m, raw, in, B, S, to_positions(base.sequence, st), base.pooled, out);
   return out;
 }
 
