@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -13,9 +12,6 @@
 #include "rembert/tensor.h"
 
 namespace rembert::model {
-
-// transformers' additive mask value for float32 compute: torch.finfo(torch.float32).min.
-inline constexpr float kMaskMin = std::numeric_limits<float>::lowest();
 
 inline Tensor new_f32(Shape shape) { return Tensor(DType::F32, std::move(shape)); }
 // An intermediate result every element of which is written before it is read: from the per-thread pool, not zeroed.

@@ -1,8 +1,17 @@
 #include "model/masks.h"
 
+#include <limits>
+
 #include "model/forward_util.h"
 
 namespace rembert::model {
+
+namespace {
+
+// transformers' additive mask value for float32 compute: torch.finfo(torch.float32).min.
+constexpr float kMaskMin = std::numeric_limits<float>::lowest();
+
+}  // namespace
 
 // SPEC §2.3: (1 - mask) * min, with the causal pattern (past always visible) for decoders.
 Tensor self_attention_mask(const Tensor& mask, int64_t B, int64_t S, int64_t P, bool is_decoder) {

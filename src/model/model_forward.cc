@@ -2,7 +2,6 @@
 // modeling_rembert; the masks are built in masks.cc.
 // Activations are float32 row-major buffers; shapes are given in comments as [B, S, H] (batch, sequence, width).
 #include <cstring>
-#include <limits>
 #include <numeric>
 #include <string>
 
