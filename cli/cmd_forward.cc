@@ -8,6 +8,7 @@
 #include "rembert/error.h"
 #include "rembert/hub.h"
 #include "rembert/model.h"
+#include "rembert/train.h"
 
 namespace rembert::cli {
 
@@ -15,7 +16,7 @@ namespace {
 
 struct ForwardOptions {
   std::string model_dir, inputs_path, output_path, head, dtype, revision;
-  bool output_hidden_states = false, output_attentions = false, use_cache = false;
+  bool output_hidden_states = false, output_attentions = false, use_cache = false, backward = false;
   int threads = 0;
 };
 
@@ -129,8 +130,45 @@ std::shared_ptr<const Model> load_model(const std::string& model, const std::str
 
 namespace {
 
+// --backward: the train-mode forward (dropout off) and the gradient of its loss with respect to every parameter
+// ("grad.<state-dict key>") and to the differentiable inputs given (grad.inputs_embeds, grad.head_mask,
+// grad.encoder_hidden_states).
+void run_backward(const ForwardOptions& o) {
+  if (o.output_hidden_states || o.output_attentions || o.use_cache) {
+    throw Error("--backward writes the loss, the logits and the gradients; it does not take --output-hidden-states, "
+                "--output-attentions or --use-cache");
+  }
+  if (!o.dtype.empty() && o.dtype != "float32" && o.dtype != "fp32") {
+    throw Error("--backward computes in float32 (the training precision); --dtype " + o.dtype + " cannot be used");
+  }
+  TrainableLoadOptions load;
+  if (!o.head.empty()) load.head = head_from_name(o.head);
+  HubOptions hub;
+  hub.revision = o.revision;
+  auto model = TrainableModel::load(resolve_model_for_task(o.model_dir, hub, ModelParts{true, false, true}), load);
+  for (const auto& warning : model->warnings()) std::fprintf(stderr, "rembert: warning: %s\n", warning.c_str());
+  ForwardInputs in = read_inputs(o.inputs_path, static_cast<size_t>(model->config().num_hidden_layers));
+  if (!in.past_key_values.empty()) throw Error(o.inputs_path + ": --backward takes no past_key_values");
+  model->zero_grad();
+  TrainStepOutputs out = model->forward_backward(in);
+  TensorMap t;
+  auto put = [&](const std::string& name, const Tensor& value) {
+    if (value.defined()) t[name] = value;
+  };
+  put("loss", out.loss);
+  put("logits", out.logits);
+  put("start_logits", out.start_logits);
+  put("end_logits", out.end_logits);
+  put("grad.inputs_embeds", out.grad_inputs_embeds);
+  put("grad.head_mask", out.grad_head_mask);
+  put("grad.encoder_hidden_states", out.grad_encoder_hidden_states);
+  for (const auto& p : model->parameters()) put("grad." + p.name, p.grad);
+  write_safetensors(o.output_path, t, {{"format", "pt"}});
+}
+
 void run_forward(const ForwardOptions& o) {
   set_num_threads(o.threads);
+  if (o.backward) return run_backward(o);
   auto model = load_model(o.model_dir, o.revision, o.dtype, o.head);
   for (const auto& warning : model->warnings()) std::fprintf(stderr, "rembert: warning: %s\n", warning.c_str());
 
@@ -162,6 +200,9 @@ Command add_forward_command(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype,
                   "Compute path: float32, bfloat16, int8; auto (weights as stored), float16 (weights): computed in "
                   "float32 (default: float32, or the dtype of a model written by rembert convert)");
+  cmd->add_flag("--backward", o->backward,
+                "Also run the backward of the loss (labels needed) and write grad.<parameter> for every parameter, "
+                "and grad.inputs_embeds / grad.head_mask when those inputs are given (float32, dropout off)");
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
   return [o] { run_forward(*o); };
 }

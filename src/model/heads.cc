@@ -13,16 +13,22 @@ namespace {
 
 Tensor scalar(float value) { return Tensor::from_f32({}, {value}); }
 
+}  // namespace
+
 std::vector<float> float_labels(const Tensor& labels) {
   return is_floating(labels.dtype()) ? labels.to_f32_vector() : mask_values(labels);
+}
+
+std::string sequence_classification_problem(const RemBertConfig& c, int64_t num_labels, const Tensor& labels) {
+  return c.problem_type.value_or(
+      num_labels == 1 ? "regression"
+                      : (is_floating(labels.dtype()) ? "multi_label_classification" : "single_label_classification"));
 }
 
 // Sequence classification: the problem type is inferred as transformers does when the config does not name it.
 Tensor sequence_classification_loss(const RemBertConfig& c, const Tensor& logits, const Tensor& labels) {
   const int64_t B = logits.dim(0), num_labels = logits.dim(1);
-  std::string problem = c.problem_type.value_or(
-      num_labels == 1 ? "regression"
-                      : (is_floating(labels.dtype()) ? "multi_label_classification" : "single_label_classification"));
+  const std::string problem = sequence_classification_problem(c, num_labels, labels);
   const std::vector<float> logit_values = logits.to_f32_vector();
   if (problem == "regression") {
     std::vector<float> targets = float_labels(labels);
@@ -58,7 +64,13 @@ std::vector<int64_t> clamped_positions(const Tensor& t, int64_t B, int64_t S, co
   return v;
 }
 
-}  // namespace
+std::vector<int64_t> shifted_labels(const std::vector<int64_t>& labels, int64_t B, int64_t S) {
+  std::vector<int64_t> shifted(static_cast<size_t>(B * S), -100);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t s = 0; s + 1 < S; ++s) shifted[b * S + s] = labels[b * S + s + 1];
+  }
+  return shifted;
+}
 
 void compute_head(const Model::Impl& m, const ForwardInputs& raw, const ForwardInputs& in, int64_t B, int64_t S,
                   const Tensor& sequence, const Tensor& pooled, ForwardOutputs& out) {
@@ -106,11 +118,7 @@ void compute_head(const Model::Impl& m, const ForwardInputs& raw, const ForwardI
         if (head == HeadType::MaskedLM) {
           out.loss = scalar(model::cross_entropy(out.logits.data<float>(), B * S, V, labels, -100, "labels"));
         } else {
-          // Position t predicts label t+1: logits[:, :-1] against labels[:, 1:].
-          std::vector<int64_t> shifted(static_cast<size_t>(B * S), -100);
-          for (int64_t b = 0; b < B; ++b) {
-            for (int64_t s = 0; s + 1 < S; ++s) shifted[b * S + s] = labels[b * S + s + 1];
-          }
+          const std::vector<int64_t> shifted = shifted_labels(labels, B, S);
           out.loss = scalar(model::cross_entropy(out.logits.data<float>(), B * S, V, shifted, -100, "labels"));
         }
       }

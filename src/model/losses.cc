@@ -63,4 +63,46 @@ float bce_with_logits(const std::vector<float>& logits, const std::vector<float>
   return static_cast<float>(total / static_cast<double>(logits.size()));
 }
 
+// d/dlogits of the mean: (softmax(row) - onehot(target)) / counted.
+void cross_entropy_backward(const float* logits, int64_t rows, int64_t classes, const std::vector<int64_t>& targets,
+                            int64_t ignore_index, float scale, float* d_logits) {
+  int64_t counted = 0;
+  for (int64_t t : targets) counted += t != ignore_index;
+  const double weight = counted > 0 ? static_cast<double>(scale) / static_cast<double>(counted) : 0.0;
+#pragma omp parallel for if (rows * classes > 65536) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t t = targets[static_cast<size_t>(r)];
+    const float* row = logits + r * classes;
+    float* d = d_logits + r * classes;
+    if (t == ignore_index) {
+      std::fill(d, d + classes, 0.0f);
+      continue;
+    }
+    const float max = *std::max_element(row, row + classes);
+    double sum = 0.0;
+    for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(row[c]) - max);
+    for (int64_t c = 0; c < classes; ++c) {
+      const double p = std::exp(static_cast<double>(row[c]) - max) / sum;
+      d[c] = static_cast<float>((p - (c == t ? 1.0 : 0.0)) * weight);
+    }
+  }
+}
+
+void mse_backward(const std::vector<float>& predictions, const std::vector<float>& targets, float scale,
+                  float* d_predictions) {
+  const double weight = 2.0 * scale / static_cast<double>(std::max<size_t>(predictions.size(), 1));
+  for (size_t i = 0; i < predictions.size(); ++i) {
+    d_predictions[i] = static_cast<float>((static_cast<double>(predictions[i]) - targets[i]) * weight);
+  }
+}
+
+void bce_with_logits_backward(const std::vector<float>& logits, const std::vector<float>& targets, float scale,
+                              float* d_logits) {
+  const double weight = static_cast<double>(scale) / static_cast<double>(std::max<size_t>(logits.size(), 1));
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const double sigmoid = 1.0 / (1.0 + std::exp(-static_cast<double>(logits[i])));
+    d_logits[i] = static_cast<float>((sigmoid - targets[i]) * weight);
+  }
+}
+
 }  // namespace rembert::model

@@ -168,6 +168,76 @@ bool is_ignored_key(const std::string& name) {
 
 }  // namespace
 
+namespace model {
+
+void bind_parameters(const RemBertConfig& config, HeadType head, bool add_pooling_layer, const TensorMap& tensors,
+                     const std::string& source, const BindOptions& options, Params& params,
+                     std::vector<std::string>& warnings, std::vector<std::string>& newly_initialized) {
+  const std::string class_name = head_class_name(head);
+
+  std::set<std::string> used;
+  std::vector<std::string> missing_base, initialised;
+  uint64_t param_index = 0;
+  model::visit_params(config, head, add_pooling_layer, params,
+                      [&](const model::ParamInfo& info, Tensor& slot) {
+    ++param_index;
+    std::string found_name;
+    const Tensor* found = model::find_tensor(tensors, info.name, &found_name);
+    if (!found) {
+      if (info.group == model::ParamGroup::Base) {
+        missing_base.push_back(info.name);
+      } else {
+        slot = initial_value(info, config.initializer_range, options.weight_dtype, options.init_seed, param_index);
+        initialised.push_back(info.name);
+      }
+      return;
+    }
+    if (found->shape() != info.shape) {
+      throw Error(source + ": tensor '" + found_name + "' has shape " + shape_to_string(found->shape()) +
+                  " but the config needs " + shape_to_string(info.shape));
+    }
+    if (info.matmul_weight && found->dtype() == DType::I8) {
+      // Quantized by rembert convert: packed as stored, with its scales (bind_weight_scales).
+      if (options.converted != WeightDType::Int8) {
+        throw Error(source + ": tensor '" + found_name + "' has dtype I8, but int8 weights need config.json's \"" +
+                    model::kConvertRecordKey + "\" record of int8 (written by rembert convert)");
+      }
+      slot = *found;
+      used.insert(found_name);
+      return;
+    }
+    if (!is_floating(found->dtype())) {
+      throw Error(source + ": tensor '" + found_name + "' has dtype " + dtype_name(found->dtype()) +
+                  ", expected a floating-point dtype");
+    }
+    slot = info.matmul_weight ? bind_matmul_weight(*found, options.weight_dtype) : found->to_f32();
+    used.insert(found_name);
+  });
+
+  if (!missing_base.empty()) {
+    throw Error(source + ": the checkpoint is missing " + std::to_string(missing_base.size()) + " weight(s) of " +
+                class_name + ": " + join_quoted(missing_base));
+  }
+  bind_weight_scales(params, tensors, source, used);
+  newly_initialized = initialised;
+  if (!initialised.empty()) {
+    warnings.push_back("Some weights of " + class_name + " were not initialized from the model checkpoint at " +
+                             source + " and are newly initialized: " + join_quoted(initialised) +
+                             "\nYou should probably TRAIN this model on a down-stream task to be able to use it for "
+                             "predictions and inference.");
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, tensor] : tensors) {
+    if (!used.count(name) && !is_ignored_key(name)) unexpected.push_back(name);
+  }
+  if (!unexpected.empty()) {
+    warnings.push_back("Some weights of the model checkpoint at " + source +
+                             " were not used when initializing " + class_name + ": " + join_quoted(unexpected));
+  }
+}
+
+}  // namespace model
+
 const char* head_cli_name(HeadType head) { return names_of(head).cli; }
 const char* head_class_name(HeadType head) { return names_of(head).cls; }
 
@@ -265,68 +335,13 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
     throw Error(source + ": question answering splits its logits into start and end, so config num_labels must be 2 "
                 "(it is " + std::to_string(config.num_labels()) + ")");
   }
-  const std::string class_name = head_class_name(impl->head);
-
-  std::set<std::string> used;
-  std::vector<std::string> missing_base, initialised;
-  uint64_t param_index = 0;
-  model::visit_params(config, impl->head, options.add_pooling_layer, impl->params,
-                      [&](const model::ParamInfo& info, Tensor& slot) {
-    ++param_index;
-    std::string found_name;
-    const Tensor* found = model::find_tensor(tensors, info.name, &found_name);
-    if (!found) {
-      if (info.group == model::ParamGroup::Base) {
-        missing_base.push_back(info.name);
-      } else {
-        slot = initial_value(info, config.initializer_range, impl->weight_dtype, options.init_seed, param_index);
-        initialised.push_back(info.name);
-      }
-      return;
-    }
-    if (found->shape() != info.shape) {
-      throw Error(source + ": tensor '" + found_name + "' has shape " + shape_to_string(found->shape()) +
-                  " but the config needs " + shape_to_string(info.shape));
-    }
-    if (info.matmul_weight && found->dtype() == DType::I8) {
-      // Quantized by rembert convert: packed as stored, with its scales (bind_weight_scales).
-      if (converted != WeightDType::Int8) {
-        throw Error(source + ": tensor '" + found_name + "' has dtype I8, but int8 weights need config.json's \"" +
-                    model::kConvertRecordKey + "\" record of int8 (written by rembert convert)");
-      }
-      slot = *found;
-      used.insert(found_name);
-      return;
-    }
-    if (!is_floating(found->dtype())) {
-      throw Error(source + ": tensor '" + found_name + "' has dtype " + dtype_name(found->dtype()) +
-                  ", expected a floating-point dtype");
-    }
-    slot = info.matmul_weight ? bind_matmul_weight(*found, impl->weight_dtype) : found->to_f32();
-    used.insert(found_name);
-  });
-
-  if (!missing_base.empty()) {
-    throw Error(source + ": the checkpoint is missing " + std::to_string(missing_base.size()) + " weight(s) of " +
-                class_name + ": " + join_quoted(missing_base));
-  }
-  bind_weight_scales(impl->params, tensors, source, used);
+  model::BindOptions bind;
+  bind.weight_dtype = impl->weight_dtype;
+  bind.converted = converted;
+  bind.init_seed = options.init_seed;
+  model::bind_parameters(config, impl->head, options.add_pooling_layer, tensors, source, bind, impl->params,
+                         impl->warnings, impl->newly_initialized);
   advise_random_access(impl->params.embeddings.word_embeddings);  // looked up a row per token
-  impl->newly_initialized = initialised;
-  if (!initialised.empty()) {
-    impl->warnings.push_back("Some weights of " + class_name + " were not initialized from the model checkpoint at " +
-                             source + " and are newly initialized: " + join_quoted(initialised) +
-                             "\nYou should probably TRAIN this model on a down-stream task to be able to use it for "
-                             "predictions and inference.");
-  }
-  std::vector<std::string> unexpected;
-  for (const auto& [name, tensor] : tensors) {
-    if (!used.count(name) && !is_ignored_key(name)) unexpected.push_back(name);
-  }
-  if (!unexpected.empty()) {
-    impl->warnings.push_back("Some weights of the model checkpoint at " + source +
-                             " were not used when initializing " + class_name + ": " + join_quoted(unexpected));
-  }
   impl->compute = compute_type_of(requested);
   const std::string fallback = pack_linears(impl->params, impl->compute, impl->activation, source);
   if (!fallback.empty()) {

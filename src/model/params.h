@@ -99,4 +99,19 @@ const Tensor* find_tensor(const TensorMap& tensors, const std::string& name, std
 void visit_params(const RemBertConfig& config, HeadType head, bool add_pooling_layer, Params& params,
                   const std::function<void(const ParamInfo&, Tensor& slot)>& visit);
 
+// How bind_parameters binds checkpoint tensors to parameter slots.
+struct BindOptions {
+  DType weight_dtype = DType::F32;          // what matmul weights are held in (packing converts the rest)
+  std::optional<WeightDType> converted;    // the dtype of a checkpoint written by convert_model, if it is one
+  uint64_t init_seed = 0;                  // seed of the initialisation of head weights the checkpoint lacks
+};
+
+// Binds every parameter slot of `params` (laid out for config and head) from `tensors`, as from_pretrained does:
+// names with or without "rembert.", shapes checked, missing Base weights an Error naming them, missing Pooler/Head
+// weights initialised (and listed in newly_initialized), unused checkpoint tensors reported in `warnings`.
+// Floating tensors are bound without a copy where their dtype allows; `source` names the checkpoint in messages.
+void bind_parameters(const RemBertConfig& config, HeadType head, bool add_pooling_layer, const TensorMap& tensors,
+                     const std::string& source, const BindOptions& options, Params& params,
+                     std::vector<std::string>& warnings, std::vector<std::string>& newly_initialized);
+
 }  // namespace rembert::model
