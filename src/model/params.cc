@@ -89,7 +89,7 @@ void visit_params(const RemBertConfig& c, HeadType head, bool add_pooling_layer,
     // Pruning (config.pruned_heads) shrinks self-attention only, as transformers' prune_heads does.
     v.attention(name + ".attention", H, static_cast<int64_t>(c.kept_heads(i).size()), D, layer.attention);
     if (c.add_cross_attention) {
-      layer.crossattention.emplace();
+      if (!layer.crossattention) layer.crossattention.emplace();
       v.attention(name + ".crossattention", H, c.num_attention_heads, D, *layer.crossattention);
     }
     v.linear(name + ".intermediate.dense", H, c.intermediate_size, B, layer.intermediate);
@@ -97,7 +97,7 @@ void visit_params(const RemBertConfig& c, HeadType head, bool add_pooling_layer,
     v.layer_norm(name + ".output.LayerNorm", H, B, layer.output_layer_norm);
   }
   if (head_has_pooler(head, add_pooling_layer)) {
-    p.pooler.emplace();
+    if (!p.pooler) p.pooler.emplace();
     v.linear(base + "pooler.dense", H, H, ParamGroup::Pooler, *p.pooler);
   }
 
@@ -106,22 +106,22 @@ void visit_params(const RemBertConfig& c, HeadType head, bool add_pooling_layer,
     case HeadType::Model: break;
     case HeadType::MaskedLM:
     case HeadType::CausalLM:
-      p.lm_head.emplace();
+      if (!p.lm_head) p.lm_head.emplace();
       v.linear("cls.predictions.dense", H, c.output_embedding_size, HG, p.lm_head->dense);
       v.layer_norm("cls.predictions.LayerNorm", c.output_embedding_size, HG, p.lm_head->layer_norm);
       v.linear("cls.predictions.decoder", c.output_embedding_size, c.vocab_size, HG, p.lm_head->decoder);
       break;
     case HeadType::SequenceClassification:
     case HeadType::TokenClassification:
-      p.classifier.emplace();
+      if (!p.classifier) p.classifier.emplace();
       v.linear("classifier", H, c.num_labels(), HG, *p.classifier);
       break;
     case HeadType::MultipleChoice:
-      p.classifier.emplace();
+      if (!p.classifier) p.classifier.emplace();
       v.linear("classifier", H, 1, HG, *p.classifier);
       break;
     case HeadType::QuestionAnswering:
-      p.classifier.emplace();
+      if (!p.classifier) p.classifier.emplace();
       v.linear("qa_outputs", H, c.num_labels(), HG, *p.classifier);
       break;
   }

@@ -95,7 +95,8 @@ void for_each_linear(const Params& params, const std::function<void(const Linear
 // heads and back; `found_name` receives the name it was found under.
 const Tensor* find_tensor(const TensorMap& tensors, const std::string& name, std::string* found_name);
 
-// Lays out `params` for (config, head) and calls `visit` for every parameter slot in state-dict order.
+// Lays out `params` for (config, head) and calls `visit` for every parameter slot in state-dict order. Slots that
+// exist already are kept, so a second visit of bound params reaches the bound tensors.
 void visit_params(const RemBertConfig& config, HeadType head, bool add_pooling_layer, Params& params,
                   const std::function<void(const ParamInfo&, Tensor& slot)>& visit);
 
