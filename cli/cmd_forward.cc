@@ -20,9 +20,20 @@ struct ForwardOptions {
   int threads = 0;
 };
 
-// Maps the tensors of the inputs file onto ForwardInputs; unknown names are an error.
-ForwardInputs read_inputs(const std::string& path, size_t num_layers) {
+}  // namespace
+
+ForwardInputs read_forward_inputs(const std::string& path, size_t num_layers) {
   SafetensorsFile file = read_safetensors(path);
+  // A fixture file (tests/fixtures/training) names its inputs "in.<argument>" beside its expected outputs.
+  bool fixture = false;
+  for (const auto& entry : file.tensors) fixture = fixture || entry.first.rfind("in.", 0) == 0;
+  if (fixture) {
+    TensorMap inputs;
+    for (const auto& [name, tensor] : file.tensors) {
+      if (name.rfind("in.", 0) == 0) inputs[name.substr(3)] = tensor;
+    }
+    file.tensors = std::move(inputs);
+  }
   ForwardInputs in;
   std::map<std::string, Tensor*> slots = {
       {"input_ids", &in.input_ids},
@@ -88,6 +99,8 @@ ForwardInputs read_inputs(const std::string& path, size_t num_layers) {
   return in;
 }
 
+namespace {
+
 TensorMap outputs_to_tensors(const ForwardOutputs& out) {
   TensorMap t;
   auto put = [&](const std::string& name, const Tensor& value) {
@@ -147,7 +160,7 @@ void run_backward(const ForwardOptions& o) {
   hub.revision = o.revision;
   auto model = TrainableModel::load(resolve_model_for_task(o.model_dir, hub, ModelParts{true, false, true}), load);
   for (const auto& warning : model->warnings()) std::fprintf(stderr, "rembert: warning: %s\n", warning.c_str());
-  ForwardInputs in = read_inputs(o.inputs_path, static_cast<size_t>(model->config().num_hidden_layers));
+  ForwardInputs in = read_forward_inputs(o.inputs_path, static_cast<size_t>(model->config().num_hidden_layers));
   if (!in.past_key_values.empty()) throw Error(o.inputs_path + ": --backward takes no past_key_values");
   model->zero_grad();
   TrainStepOutputs out = model->forward_backward(in);
@@ -172,7 +185,7 @@ void run_forward(const ForwardOptions& o) {
   auto model = load_model(o.model_dir, o.revision, o.dtype, o.head);
   for (const auto& warning : model->warnings()) std::fprintf(stderr, "rembert: warning: %s\n", warning.c_str());
 
-  ForwardInputs in = read_inputs(o.inputs_path, static_cast<size_t>(model->config().num_hidden_layers));
+  ForwardInputs in = read_forward_inputs(o.inputs_path, static_cast<size_t>(model->config().num_hidden_layers));
   in.output_hidden_states = o.output_hidden_states;
   in.output_attentions = o.output_attentions;
   in.use_cache = o.use_cache;

@@ -121,8 +121,152 @@ TEST_P(TrainingGrads, LossLogitsAndEveryGradientMatchTransformers) {
   }
 }
 
+std::vector<std::string> optimizer_run_names() {
+  std::vector<std::string> names;
+  for (const auto& r : manifest()["optimizer_runs"]) names.push_back(r["name"].get<std::string>());
+  return names;
+}
+
+class TrainingSteps : public ::testing::TestWithParam<std::string> {};
+
+// `rembert optimize` (the CLI contract) against the 3-step AdamW runs: losses, learning rates, gradient norms, every
+// parameter and moment after the last step, and the rows that only decay bit-exact.
+TEST_P(TrainingSteps, AdamWRunMatchesTorch) {
+  json r;
+  for (const auto& x : manifest()["optimizer_runs"]) {
+    if (x["name"] == GetParam()) r = x;
+  }
+  const std::string file = fixture_path("training/" + r["file"].get<std::string>());
+  const std::string model_dir = fixture_path(r["model_dir"].get<std::string>());
+  const json& opt = r["optimizer"];
+  std::string args = "optimize --threads 2 --model " + model_dir + " --inputs " + file + " --steps " +
+                     std::to_string(r["steps"].get<int>()) + " --lr " + opt["lr"].dump() +
+                     " --betas " + opt["betas"][0].dump() + "," +
+                     opt["betas"][1].dump() + " --eps " +
+                     opt["eps"].dump() + " --weight-decay " +
+                     opt["weight_decay"].dump();
+  if (r["schedule"].contains("num_warmup_steps")) {
+    args += " --schedule linear --warmup-steps " + std::to_string(r["schedule"]["num_warmup_steps"].get<int>());
+  }
+  if (r.contains("clip_grad_norm") && !r["clip_grad_norm"].is_null()) {
+    args += " --max-grad-norm " + r["clip_grad_norm"]["max_norm"].dump();
+  }
+  const std::string out_path = testing::scratch_dir() + GetParam() + ".safetensors";
+  const testing::RunResult run = testing::run_cli(args + " --output " + out_path);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const SafetensorsFile expected_file = read_safetensors(file), actual_file = read_safetensors(out_path);
+  const TensorMap &expected = expected_file.tensors, &actual = actual_file.tensors;
+
+  expect_close("loss", actual.at("loss"), expected.at("loss"), 1e-5, 1e-5);
+  expect_close("loss_after", actual.at("loss_after"), expected.at("loss_after"), 1e-5, 1e-5);
+  EXPECT_EQ(actual.at("lr").to_f32_vector(), expected.at("lr").to_f32_vector());
+  expect_close("grad_norm", actual.at("grad_norm"), expected.at("grad_norm"), 0.0, 1e-4);
+
+  std::set<std::string> noise;
+  for (const auto& name : r["fp64_check"]["noise_driven_params"]) noise.insert(name.get<std::string>());
+  const std::vector<float> lrs = expected.at("lr").to_f32_vector();
+  const SafetensorsFile start = read_safetensors(model_dir + "/model.safetensors");
+  const float decay = static_cast<float>(opt["weight_decay"].get<double>());
+  int64_t elements = 0, within = 0, decay_only = 0;
+  for (const auto& [name, e] : expected) {
+    if (name.rfind("param.", 0) != 0) continue;
+    const std::string key = name.substr(6);
+    ASSERT_TRUE(actual.count(name)) << name;
+    const Tensor& a = actual.at(name);
+    ASSERT_EQ(a.shape(), e.shape()) << name;
+    const std::vector<float> av = a.to_f32_vector(), ev = e.to_f32_vector();
+    if (noise.count(key)) {  // moved by Adam's normalised rounding noise: a sanity bound only
+      expect_close(name, a, e, 6e-3, 0.0, true);
+      continue;
+    }
+    expect_close(name, a, e, 5e-4, 0.0, true);
+    for (size_t i = 0; i < ev.size(); ++i) within += std::abs(av[i] - ev[i]) <= 2e-6f;
+    elements += static_cast<int64_t>(ev.size());
+    // A row that only decayed equals p0 * prod_t float32(1 - lr_t * wd): bit-exact.
+    const Tensor& p0 = start.tensors.at(key);
+    if (p0.ndim() != 2) continue;
+    const std::vector<float> pv = p0.to_f32_vector();
+    const int64_t width = p0.dim(1);
+    for (int64_t row = 0; row < p0.dim(0); ++row) {
+      bool only_decayed = true;
+      for (int64_t j = 0; j < width && only_decayed; ++j) {
+        float v = pv[static_cast<size_t>(row * width + j)];
+        for (float lr : lrs) v *= static_cast<float>(1.0 - static_cast<double>(lr) * decay);
+        only_decayed = v == ev[static_cast<size_t>(row * width + j)];
+      }
+      if (!only_decayed) continue;
+      ++decay_only;
+      for (int64_t j = 0; j < width; ++j) {
+        ASSERT_EQ(av[static_cast<size_t>(row * width + j)], ev[static_cast<size_t>(row * width + j)])
+            << name << " row " << row << " only decays";
+      }
+    }
+  }
+  EXPECT_GE(static_cast<double>(within), 0.999 * static_cast<double>(elements)) << within << " of " << elements;
+  EXPECT_GT(decay_only, 0) << "the runs have decay-only rows (absent ids, the padding row)";
+  for (const auto& [name, e] : expected) {
+    const bool avg = name.rfind("exp_avg.", 0) == 0, sq = name.rfind("exp_avg_sq.", 0) == 0;
+    if (!avg && !sq) continue;
+    ASSERT_TRUE(actual.count(name)) << name;
+    const std::string key = name.substr(name.find('.') + 1);
+    expect_close(name, actual.at(name), e, avg ? 1e-6 : 1e-11, 1e-3, noise.count(key) > 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, TrainingSteps, ::testing::ValuesIn(optimizer_run_names()),
+                         [](const auto& info) { return info.param; });
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, TrainingGrads, ::testing::ValuesIn(grad_case_names()),
                          [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace rembert
+
+namespace rembert {
+namespace {
+
+// The CLI contract: `rembert forward --backward` writes grad.<state-dict key> for every parameter, and
+// grad.head_mask for a head_mask input, equal to the reference.
+TEST(TrainingCli, ForwardBackwardWritesEveryGradient) {
+  for (const std::string name : {"seqcls_head_mask", "mlm_batch_labels"}) {
+    json c;
+    for (const auto& x : manifest()["grad_cases"]) {
+      if (x["name"] == name) c = x;
+    }
+    const std::string file = fixture_path("training/" + c["file"].get<std::string>());
+    const std::string out_path = testing::scratch_dir() + name + "_backward.safetensors";
+    const testing::RunResult run = testing::run_cli("forward --backward --threads 2 --model " +
+                                                    fixture_path(c["model_dir"].get<std::string>()) + " --inputs " +
+                                                    file + " --output " + out_path);
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    const SafetensorsFile expected = read_safetensors(file), actual = read_safetensors(out_path);
+    size_t grads = 0;
+    for (const auto& [key, e] : expected.tensors) {
+      if (key.rfind("grad.", 0) != 0 || key == "grad.inputs_embeds") continue;  // the ids call has no embeds
+      ASSERT_TRUE(actual.tensors.count(key)) << name << ": " << key << " not written";
+      expect_close(name + " " + key, actual.tensors.at(key), e, 1e-6, 1e-3, key.find("key.bias") != std::string::npos);
+      ++grads;
+    }
+    EXPECT_GT(grads, 50u);
+    expect_close(name + " loss", actual.tensors.at("loss"), expected.tensors.at("loss"), 1e-5, 1e-5);
+  }
+}
+
+TEST(TrainingCli, BackwardErrorsNameTheProblem) {
+  const std::string file = fixture_path("training/grads/seqcls_single_label/grads.safetensors");
+  testing::RunResult run = testing::run_cli("forward --backward --dtype int8 --model " + fixture_path("models/seqcls") +
+                                            " --inputs " + file + " --output /dev/null");
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_CONTAINS(run.err, "--dtype int8");
+  // No labels: no loss to differentiate.
+  const std::string no_labels = testing::scratch_dir() + "no_labels.safetensors";
+  const SafetensorsFile f = read_safetensors(file);
+  write_safetensors(no_labels, {{"input_ids", f.tensors.at("in.input_ids")}});
+  run = testing::run_cli("forward --backward --model " + fixture_path("models/seqcls") + " --inputs " + no_labels +
+                         " --output /dev/null");
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_CONTAINS(run.err, "labels");
+}
 
 }  // namespace
 }  // namespace rembert
