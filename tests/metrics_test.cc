@@ -54,7 +54,7 @@ TEST(Metrics, SeqevalReadmeExample) {
   EXPECT_DOUBLE_EQ(s.precision, 0.5);
   EXPECT_DOUBLE_EQ(s.recall, 0.5);
   EXPECT_DOUBLE_EQ(s.f1, 0.5);
-  EXPECT_DOUBLE_EQ(s.accuracy, 0.9);  // 9 of 10 tags equal
+  EXPECT_DOUBLE_EQ(s.accuracy, 0.8);  // 8 of 10 tags equal (positions 2 and 3 of the first sentence differ)
   // No predicted entities: precision, recall and F1 are 0, not NaN.
   const EntityScores none = entity_scores({{"B-X", "O"}}, {{"O", "O"}});
   EXPECT_EQ(none.precision, 0.0);
