@@ -241,6 +241,12 @@ TEST(TrainData, QuestionAnsweringPositions) {
   // No answer: the [CLS] index.
   EXPECT_EQ(ds.features[2].start_position, 0);
   EXPECT_EQ(ds.features[2].end_position, 0);
+  // An answer in the last context token: the start scan stops at the context's end (transformers' run_qa runs
+  // on to the final [SEP]).
+  const std::string end_path = jsonl("qa_end.jsonl", {R"({"question": "Where?", "context": "It is in Paris", "answers": {"text": ["Paris"], "answer_start": [9]}})"});
+  const Dataset at_end = read_dataset(end_path, Task::QuestionAnswering, fast());
+  EXPECT_EQ(span_text(at_end, at_end.features[0]), "Paris");
+  EXPECT_LT(at_end.features[0].start_position, static_cast<int64_t>(at_end.features[0].input_ids.size()) - 1);
   // Offsets only on context tokens.
   const Features& f = ds.features[0];
   for (size_t t = 0; t < f.offsets.size(); ++t) {
