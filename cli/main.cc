@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   add(rembert::cli::add_info_command);
   add(rembert::cli::add_convert_command);
   add(rembert::cli::add_optimize_command);
+  add(rembert::cli::add_train_command);
 
   try {
     app.parse(argc, argv);
