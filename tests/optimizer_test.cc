@@ -4,7 +4,6 @@
 #include "train/optimizer.h"
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <cmath>
 #include <cstdint>
@@ -14,6 +13,7 @@
 
 #include "rembert/error.h"
 #include "rembert/safetensors.h"
+#include "kernels/threads.h"
 #include "test_util.h"
 #include "train/schedule.h"
 
@@ -187,15 +187,15 @@ TEST(AdamWTest, ResultDoesNotDependOnThreadCount) {
   one.grad.assign(n, 0.0f);
   two = one;
   AdamW a({one.slot("w")}, AdamWOptions{}), b({two.slot("w")}, AdamWOptions{});
-  const int threads = omp_get_max_threads();
+  const int threads = kernels::compute_threads();
   for (int t = 0; t < 2; ++t) {
     for (size_t i = 0; i < n; ++i) one.grad[i] = two.grad[i] = test_gradient(i, t);
-    omp_set_num_threads(1);
+    kernels::set_compute_threads(1);
     a.step(1e-3);
-    omp_set_num_threads(3);
+    kernels::set_compute_threads(3);
     b.step(1e-3);
   }
-  omp_set_num_threads(threads);
+  kernels::set_compute_threads(threads);
   EXPECT_TRUE(one.value == two.value);
   EXPECT_TRUE(a.exp_avg(0) == b.exp_avg(0));
   EXPECT_TRUE(a.exp_avg_sq(0) == b.exp_avg_sq(0));
@@ -346,12 +346,12 @@ TEST(ClipGradNormTest, LargeTensorsAcrossChunksAndThreads) {
   Buffers a{std::vector<float>(500000, 0.0f), std::vector<float>(500000, 0.5f)};
   Buffers b{std::vector<float>(70000, 0.0f), std::vector<float>(70000, -2.0f)};
   const double expected = std::sqrt(0.25 * 500000 + 4.0 * 70000);
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
+  const int threads = kernels::compute_threads();
+  kernels::set_compute_threads(1);
   const double serial = clip_grad_norm({a.slot("a"), b.slot("b")}, 0.0);
-  omp_set_num_threads(3);
+  kernels::set_compute_threads(3);
   const double parallel = clip_grad_norm({a.slot("a"), b.slot("b")}, 1.0);
-  omp_set_num_threads(threads);
+  kernels::set_compute_threads(threads);
   EXPECT_EQ(serial, parallel);
   EXPECT_NEAR(serial, expected, expected * 1e-7);
   const float coefficient = 1.0f / (static_cast<float>(serial) + static_cast<float>(1e-6));
