@@ -6,11 +6,17 @@
 // of S tokens with one mask; it needs the checkpoint's folder to hold a tokenizer that covers vocab_size.
 // decode is generate() (greedy, N new tokens after a P-token prompt, in-place cache); decode-copy the same tokens
 // through the legacy past_key_values, which copies the whole cache every step (the baseline).
+// train:B:S times one fine-tuning step as bench/peers/peer_torch_train.py does: RemBertForSequenceClassification with
+// 2 labels (pooler / classifier the checkpoint lacks initialised), the LCG's B x S ids, mask all ones, label of row
+// b = b % 2, train-mode dropout with the config's probabilities; zero_grad + forward + cross-entropy + backward +
+// AdamW step (the langid recipe's settings: betas 0.9, 0.98, eps 1e-6, weight decay 0.01 except biases and
+// LayerNorm, constant lr 2e-4). One model and one optimizer for all train cases: the weights keep changing.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -18,6 +24,10 @@
 #include "rembert/error.h"
 #include "rembert/model.h"
 #include "rembert/pipelines.h"
+#include "rembert/safetensors.h"
+#include "rembert/train.h"
+#include "train/optimizer.h"
+#include "train/parameter_slots.h"
 
 namespace rembert::cli {
 
@@ -186,15 +196,92 @@ Case make_case(const std::string& spec, const std::shared_ptr<const Model>& shar
     }
   } else {
     throw Error("case '" + spec + "': unknown kind '" + kind +
-                "' (encoder, mixed, mlm-all, mlm-one, fill-mask, decode, decode-copy)");
+                "' (encoder, mixed, mlm-all, mlm-one, fill-mask, decode, decode-copy, train)");
   }
   return c;
+}
+
+// The model and optimizer the train cases share (loaded at the first one).
+struct TrainState {
+  std::unique_ptr<TrainableModel> model;
+  std::unique_ptr<train::AdamW> optimizer;
+  uint64_t steps = 0;  // the dropout seed of the next step
+  double load_s = 0.0;
+  // Of the last step: zero_grad + forward + backward, and the optimizer's update.
+  double forward_backward_ms = 0.0, optimizer_ms = 0.0;
+};
+
+constexpr double kTrainLr = 2e-4;
+
+void load_train_model(TrainState& t, const std::string& model_dir, uint64_t seed) {
+  const double t0 = now_seconds();
+  RemBertConfig config = RemBertConfig::from_json_file(model_dir + "/config.json");
+  Checkpoint checkpoint = load_checkpoint(model_dir);
+  if (config.num_labels() != 2) {
+    // The peer's id2label override: 2 labels, the checkpoint's classifier (another label count) re-initialised.
+    config.set_num_labels(2);
+    for (auto it = checkpoint.tensors.begin(); it != checkpoint.tensors.end();) {
+      it = it->first.rfind("classifier.", 0) == 0 ? checkpoint.tensors.erase(it) : std::next(it);
+    }
+  }
+  TrainableLoadOptions load;
+  load.head = HeadType::SequenceClassification;
+  load.init_seed = seed;
+  t.model = TrainableModel::from_tensors(config, checkpoint.tensors, load, model_dir);
+  train::AdamWOptions adam;
+  adam.lr = kTrainLr;
+  adam.beta1 = 0.9;
+  adam.beta2 = 0.98;
+  adam.eps = 1e-6;
+  adam.weight_decay = 0.01;
+  t.optimizer = std::make_unique<train::AdamW>(train::parameter_slots(*t.model, true), adam);
+  t.load_s = now_seconds() - t0;
+}
+
+Case make_train_case(const std::string& spec, TrainState& t, uint64_t seed) {
+  std::vector<int64_t> bs = parse_numbers(spec.substr(spec.find(':') + 1), ':', spec);
+  if (bs.size() != 2) throw Error("case '" + spec + "': expected train:B:S");
+  const int64_t B = bs[0], S = bs[1];
+  const RemBertConfig& c = t.model->config();
+  if (S > c.max_position_embeddings) {
+    throw Error("case '" + spec + "': length " + std::to_string(S) + " > max_position_embeddings " +
+                std::to_string(c.max_position_embeddings));
+  }
+  TokenStream ids{seed, c.vocab_size};
+  std::vector<int64_t> v(static_cast<size_t>(B * S)), labels(static_cast<size_t>(B));
+  for (auto& id : v) id = ids.next();
+  for (int64_t b = 0; b < B; ++b) labels[static_cast<size_t>(b)] = b % 2;
+  auto in = std::make_shared<ForwardInputs>();
+  in->input_ids = Tensor::from_i64({B, S}, v);
+  in->attention_mask = Tensor::from_i64({B, S}, std::vector<int64_t>(v.size(), 1));
+  in->labels = Tensor::from_i64({B}, labels);
+  Case out;
+  out.spec = spec;
+  out.tokens = B * S;
+  out.run = [&t, in] {
+    const double t0 = now_seconds();
+    TrainStepOptions step;
+    step.dropout = true;
+    step.dropout_seed = t.steps++;
+    t.model->zero_grad();
+    t.model->forward_backward(*in, step);
+    const double t1 = now_seconds();
+    t.optimizer->step(kTrainLr);
+    t.forward_backward_ms = (t1 - t0) * 1e3;
+    t.optimizer_ms = (now_seconds() - t1) * 1e3;
+  };
+  return out;
 }
 
 std::string json_double(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.2f", v);
   return buf;
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
 }  // namespace
@@ -217,7 +304,7 @@ Command add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Token-id seed")->capture_default_str();
   cmd->add_option("--case", o->cases,
-                  "encoder:B:S, mixed:L1,L2,..., mlm-all:B:S, mlm-one:B:S, fill-mask:S, decode:P:N, decode-copy:P:N")
+                  "encoder:B:S, mixed:L1,L2,..., mlm-all:B:S, mlm-one:B:S, fill-mask:S, decode:P:N, decode-copy:P:N, train:B:S")
       ->required();
   return [o] {
     set_num_threads(o->threads);
@@ -241,24 +328,41 @@ Command add_bench_command(CLI::App& app) {
       return slot;
     };
     const std::string label = o->dtype.empty() ? "default" : o->dtype;  // the model decides (see --dtype)
+    TrainState train_state;
     for (const std::string& spec : o->cases) {
-      Case c = make_case(spec, model_for(spec), o->model_dir, o->seed);
+      const bool training = kind_of(spec) == "train";
+      if (training && !o->dtype.empty() && o->dtype != "float32") {
+        throw Error("case '" + spec + "': training runs in float32 only (--dtype " + o->dtype + ")");
+      }
+      if (training && !train_state.model) {
+        load_train_model(train_state, o->model_dir, o->seed);
+        if (load_s < 0) load_s = train_state.load_s;
+      }
+      Case c = training ? make_train_case(spec, train_state, o->seed) : make_case(spec, model_for(spec), o->model_dir, o->seed);
       for (int i = 0; i < o->warmup; ++i) c.run();
-      std::vector<double> runs;
+      std::vector<double> runs, fb_ms, opt_ms;
       for (int i = 0; i < o->reps; ++i) {
         const double start = now_seconds();
         c.run();
         runs.push_back((now_seconds() - start) * 1e3);
+        fb_ms.push_back(train_state.forward_backward_ms);
+        opt_ms.push_back(train_state.optimizer_ms);
       }
       std::vector<double> sorted = runs;
       std::sort(sorted.begin(), sorted.end());
       std::string runs_json;
       for (double r : runs) runs_json += (runs_json.empty() ? "" : ", ") + json_double(r);
+      std::string extra;
+      if (training) {
+        const double median = sorted[sorted.size() / 2];
+        extra = ", \"steps_per_s\": " + json_double(1e3 / median) + ", \"phases_median_ms\": {\"forward_backward\": " +
+                json_double(median_of(fb_ms)) + ", \"optimizer\": " + json_double(median_of(opt_ms)) + "}";
+      }
       std::printf("{\"peer\": \"rembert.cpp\", \"dtype\": \"%s\", \"threads\": %d, \"case\": \"%s\", \"tokens\": %lld, "
-                  "\"median_ms\": %s, \"min_ms\": %s, \"runs\": [%s]}\n",
-                  label.c_str(), threads, spec.c_str(), static_cast<long long>(c.tokens),
+                  "\"median_ms\": %s, \"min_ms\": %s, \"runs\": [%s]%s}\n",
+                  training ? "float32" : label.c_str(), threads, spec.c_str(), static_cast<long long>(c.tokens),
                   json_double(sorted[sorted.size() / 2]).c_str(), json_double(sorted.front()).c_str(),
-                  runs_json.c_str());
+                  runs_json.c_str(), extra.c_str());
       std::fflush(stdout);
     }
     rusage usage{};

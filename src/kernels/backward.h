@@ -16,6 +16,11 @@ namespace rembert::kernels {
 // [-10, 10] is active.
 void activation_backward(Activation act, const float* x, const float* dy, float* dx, int64_t n);
 
+// The exact (erf) gelu and its derivative in one pass: y = x Φ(x), dydx = Φ(x) + x φ(x), with vectorized
+// approximations of erf and exp (within 2e-7 of the exact values). For a forward that keeps what its backward
+// multiplies by.
+void gelu_with_derivative(const float* x, float* y, float* dydx, int64_t n);
+
 // layer_norm (ops.h), bitwise the same output, also keeping per row mean[r] and rstd[r] = 1 / sqrt(var + eps)
 // (biased variance) for the backward. out may alias x.
 void layer_norm_forward(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta, float eps,

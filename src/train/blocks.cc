@@ -3,6 +3,7 @@
 
 #include "kernels/backward.h"
 #include "kernels/gemm.h"
+#include "kernels/ops.h"
 #include "train/modules.h"
 
 namespace rembert::train {
@@ -25,6 +26,16 @@ void dropout_backward(const std::vector<uint8_t>& keep, float p, const float* dy
   kernels::dropout_backward(dy, keep.data(), p, dx, n);
 }
 
+void add_residual(float* y, const float* x, int64_t n) {
+  constexpr int64_t kBlock = 16384;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for if (n > 65536) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t i0 = b * kBlock;
+    kernels::add_inplace(y + i0, x + i0, std::min(kBlock, n - i0));
+  }
+}
+
 void linear_forward(const model::Linear& l, const float* x, int64_t rows, float* y) {
   const int64_t out = l.weight.dim(0), in = l.weight.dim(1);
   kernels::sgemm(true, rows, out, in, 1.0f, x, in, l.weight.data<float>(), in, 0.0f, y, out);
@@ -44,9 +55,16 @@ void linear_backward(const model::Linear& l, model::Linear& grad, const float* x
                          dx, in);
 }
 
+float* layer_norm_input(LayerNormSaved& saved, int64_t rows, int64_t width) {
+  saved.input.resize(static_cast<size_t>(rows * width));
+  return saved.input.data();
+}
+
 void layer_norm_forward(const model::LayerNorm& ln, const float* x, int64_t rows, int64_t width, double eps,
                         LayerNormSaved& saved, float* y) {
-  saved.input.assign(x, x + rows * width);
+  if (x != saved.input.data() || saved.input.size() != static_cast<size_t>(rows * width)) {
+    saved.input.assign(x, x + rows * width);
+  }
   saved.mean.resize(static_cast<size_t>(rows));
   saved.rstd.resize(static_cast<size_t>(rows));
   kernels::layer_norm_forward(saved.input.data(), rows, width, ln.weight.data<float>(), ln.bias.data<float>(),

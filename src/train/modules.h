@@ -27,6 +27,16 @@ struct DropoutStream {
 // dx = dy where nothing was dropped, else dy * keep / (1 - p). dx may alias dy.
 void dropout_backward(const std::vector<uint8_t>& keep, float p, const float* dy, float* dx, int64_t n);
 
+// A buffer of at least n floats owned by the calling thread and kept between calls: the modules' temporaries
+// (every call of one use site on one thread shares it, so it is only valid until that site's next call).
+inline float* thread_scratch(std::vector<float>& buffer, int64_t n) {
+  if (buffer.size() < static_cast<size_t>(n)) buffer.resize(static_cast<size_t>(n));
+  return buffer.data();
+}
+
+// y[i] += x[i] over threads (residual connections).
+void add_residual(float* y, const float* x, int64_t n);
+
 // ---- Linear: y = x·Wᵀ + b
 void linear_forward(const model::Linear& l, const float* x, int64_t rows, float* y);
 // dW += dyᵀ·x, db += Σ dy; dx = dy·W (written, or added with accumulate_dx); dx may be null.
@@ -37,6 +47,10 @@ void linear_backward(const model::Linear& l, model::Linear& grad, const float* x
 struct LayerNormSaved {
   std::vector<float> input, mean, rstd;  // input [rows, width]
 };
+// saved.input sized for [rows, width], for a caller that computes the LayerNorm's input in place there (then
+// layer_norm_forward copies nothing).
+float* layer_norm_input(LayerNormSaved& saved, int64_t rows, int64_t width);
+// x may be layer_norm_input(saved, ...).
 void layer_norm_forward(const model::LayerNorm& ln, const float* x, int64_t rows, int64_t width, double eps,
                         LayerNormSaved& saved, float* y);
 // dx written (may alias dy).
@@ -86,7 +100,10 @@ void attention_backward(const model::Attention& a, model::Attention& grad, const
 // ---- The feed-forward block of RemBertLayer: LayerNorm(dropout(dense(act(dense(x)))) + x)
 struct FeedForwardSaved {
   const float* x = nullptr;               // [rows, H]
-  std::vector<float> pre_activation;      // [rows, I]; the activation is recomputed in the backward
+  std::vector<float> activated;           // act(dense_in(x)) [rows, I]: dense_out's input
+  // [rows, I]: act'(dense_in(x)) for gelu (computed with the forward), else the pre-activation dense_in(x).
+  std::vector<float> activation_grad;
+  bool activation_grad_is_derivative = false;
   std::vector<uint8_t> out_keep;
   LayerNormSaved norm;
 };

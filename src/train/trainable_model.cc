@@ -3,6 +3,7 @@
 // head, then the same in reverse.
 #include "rembert/train.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/ops.h"
@@ -33,6 +34,7 @@ struct Workspace {
   std::vector<LayerSaved> layers;
   train::PoolerSaved pooler;
   train::HeadSaved head;
+  std::vector<float> d_hidden, d_below;  // the backward's gradients of the hidden states [rows, H]
 };
 
 Tensor owned_copy(const Tensor& t) {
@@ -122,8 +124,22 @@ const std::vector<std::string>& TrainableModel::warnings() const { return impl_-
 const std::vector<std::string>& TrainableModel::newly_initialized() const { return impl_->newly_initialized; }
 
 void TrainableModel::zero_grad() {
+  kernels::prepare_compute_thread();
+  // Pieces of at most 1M floats over the threads: one thread alone does not reach the memory bandwidth.
+  constexpr int64_t kPiece = int64_t{1} << 20;
+  struct Piece {
+    float* data;
+    int64_t n;
+  };
+  std::vector<Piece> pieces;
   for (Parameter& p : impl_->parameters) {
-    std::memset(p.grad.mutable_data<float>(), 0, p.grad.nbytes());
+    float* g = p.grad.mutable_data<float>();
+    for (int64_t i = 0; i < p.grad.numel(); i += kPiece) pieces.push_back({g + i, std::min(kPiece, p.grad.numel() - i)});
+  }
+  const int64_t n = static_cast<int64_t>(pieces.size());
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t i = 0; i < n; ++i) {
+    std::memset(pieces[static_cast<size_t>(i)].data, 0, static_cast<size_t>(pieces[static_cast<size_t>(i)].n) * sizeof(float));
   }
 }
 
@@ -265,7 +281,10 @@ TrainStepOutputs TrainableModel::forward_backward(const ForwardInputs& raw, cons
 
   // ---- backward
   model::Params& g = m.grads;
-  std::vector<float> d_hidden(static_cast<size_t>(R * H), 0.0f), d_below(static_cast<size_t>(R * H));
+  std::vector<float>& d_hidden = ws.d_hidden;
+  std::vector<float>& d_below = ws.d_below;
+  d_hidden.assign(static_cast<size_t>(R * H), 0.0f);
+  d_below.resize(static_cast<size_t>(R * H));
   std::vector<float> d_pooled(static_cast<size_t>(B * H), 0.0f);
   train::head_backward(p, g, c, m.head, m.activation, ws.head, B, S, sequence, d_hidden.data(), d_pooled.data());
   if (p.pooler && train::head_reads_pooled(m.head)) {
