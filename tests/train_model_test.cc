@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -153,22 +154,25 @@ double directional_fd(const std::function<double()>& loss, Tensor& w, const std:
 enum class Smoothness { Smooth, Kinked };
 
 // Analytic Σ grad·d against finite differences of the float32 loss, along two directions:
-//  - the signs of the gradient (d·grad = Σ|grad|, large against the rounding of the loss): 1e-3 relative for smooth
-//    losses (the measured error is below 2e-4), 2e-2 with kinks;
+//  - the signs of the gradient (d·grad = Σ|grad|, large against the rounding of the loss), and random signs where the
+//    gradient is exactly 0 (a gradient wrongly 0 shows there): 1e-3 relative for smooth losses (the measured error is
+//    below 2e-4), 2e-2 with kinks;
 //  - random signs, independent of the gradient under test (smooth losses only): 5e-3 relative (its Σ grad·d is
 //    smaller, and the steps larger).
 // Steps shrink with the tensor's size so that |h·d| stays about the same (0.03 along the signs). The floor is the
-// loss's rounding: a few float32 ulps of the loss divided by the step. `random` replaces the random direction (e.g.
-// to leave out elements whose gradient is zero by definition).
+// loss's rounding: a few float32 ulps of the loss divided by the step. Elements [0, skip) are left out of both
+// directions (e.g. a row whose gradient is zero by definition).
 void expect_gradient(const std::string& what, const std::function<double()>& loss, Tensor& w, const Tensor& grad,
-                     Smoothness smoothness = Smoothness::Smooth, uint64_t seed = 1, std::vector<float> random = {}) {
+                     Smoothness smoothness = Smoothness::Smooth, uint64_t seed = 1, size_t skip = 0) {
   ASSERT_TRUE(grad.defined()) << what << ": no gradient";
   ASSERT_EQ(grad.shape(), w.shape()) << what;
   const std::vector<float> g = grad.to_f32_vector();
   const double rounding = 6e-7 * (1.0 + std::abs(loss()));
   const double root_n = std::sqrt(static_cast<double>(g.size()));
-  std::vector<float> aligned(g.size());
-  for (size_t i = 0; i < g.size(); ++i) aligned[i] = g[i] > 0.0f ? 1.0f : g[i] < 0.0f ? -1.0f : 0.0f;
+  std::vector<float> random = random_signs(g.size(), seed), aligned(g.size());
+  for (size_t i = 0; i < g.size(); ++i) aligned[i] = g[i] > 0.0f ? 1.0f : g[i] < 0.0f ? -1.0f : random[i];
+  std::fill(random.begin(), random.begin() + skip, 0.0f);
+  std::fill(aligned.begin(), aligned.begin() + skip, 0.0f);
   auto expect_close = [&](const char* direction, const std::vector<float>& d, double h, bool richardson,
                           double rtol) {
     double analytic = 0.0;
@@ -182,7 +186,6 @@ void expect_gradient(const std::string& what, const std::function<double()>& los
   };
   if (smoothness == Smoothness::Smooth) {
     expect_close("the gradient's signs", aligned, std::clamp(0.03 / root_n, 3e-4, 1e-2), true, 1e-3);
-    if (random.empty()) random = random_signs(g.size(), seed);
     expect_close("random signs", random, std::clamp(0.5 / root_n, 1e-3, 1e-2), true, 5e-3);
   } else {
     expect_close("the gradient's signs", aligned, 1e-3 / root_n, false, 2e-2);
@@ -234,53 +237,61 @@ const std::vector<std::string> kActivations = {
 
 class TrainModelActivation : public ::testing::TestWithParam<std::string> {};
 
-// Where the activation's inputs lie: each layer's intermediate.dense becomes factor·(W·x + b) + shift, the LM head's
-// cls.predictions.dense factor·(W·x + b) (shifted, a row could be all zeros after relu, and LayerNorm's 1/sqrt(eps)
-// of it makes the loss ill-conditioned). At factor 1 the pre-activations stay within about ±3; ×6 reaches the
-// clipped and saturated ranges (relu6 above 6, gelu_10 beyond ±10, tanh/sigmoid tails); −2 puts most of them on the
-// negative side (leaky_relu's slope, the left tails).
+// Where the activation's inputs lie: each layer's intermediate.dense (and the LM head's cls.predictions.dense)
+// becomes factor·(W·x + b) + shift. At factor 1 the pre-activations stay within about ±3 (σ ≈ 0.8); ×6 reaches the
+// clipped and saturated ranges (relu6 above 6, gelu_10 beyond ±10, the tails of tanh/sigmoid); −2 puts most of them
+// on the negative side (the left tails). The piecewise-linear activations also get regimes that put every
+// pre-activation on one piece, ≥ 3σ from a kink (leaky_relu's slope at −6, relu6's linear piece, the clipped
+// ranges), where the loss is smooth and the tight tolerance applies; their mixed regimes cross kinks.
 struct Regime {
   float factor, shift;
-  std::string name() const { return "x" + std::to_string(static_cast<int>(factor)) + (shift < 0 ? "-2" : ""); }
+  Smoothness smoothness = Smoothness::Smooth;
+  // Whether the LM head's dense is moved too: not for −2, where a row could be almost all zeros after relu2, and
+  // LayerNorm's 1/sqrt(var + eps) of such a row makes the loss ill-conditioned.
+  bool lm_head = true;
+  std::string name() const {
+    std::ostringstream out;
+    out << "x" << factor << (shift >= 0 ? "+" : "") << shift;
+    return out.str();
+  }
 };
-const Regime kRegimes[] = {{1.0f, 0.0f}, {6.0f, 0.0f}, {1.0f, -2.0f}};
+
+std::vector<Regime> regimes_of(const std::string& act) {
+  const Smoothness kinked = Smoothness::Kinked;
+  if (act == "relu" || act == "leaky_relu") return {{1, 0, kinked}, {6, 0, kinked}, {1, 6}, {1, -6}};
+  if (act == "relu6") return {{1, 0, kinked}, {6, 0, kinked}, {0.25f, 3}, {1, 12}, {1, -6}};
+  const Regime left = {1, -2, Smoothness::Smooth, false};
+  if (act == "gelu_10") return {{1, 0}, {6, 0, kinked}, left, {1, 14}};
+  // laplace's derivative is a narrow bump at 0.707 (σ 0.28): shifted to −2 it is e^-46, under the resolution of the
+  // float32 forward (0.5·(1 + erf) is flat there), so finite differences cannot see it.
+  if (act == "laplace") return {{1, 0}, {6, 0}};
+  return {{1, 0}, {6, 0}, left};
+}
 
 void move_pre_activations(TrainableModel& m, const Regime& regime) {
   std::vector<std::string> denses;
   for (int layer = 0; layer < m.config().num_hidden_layers; ++layer) denses.push_back(layer_param(layer, "intermediate.dense"));
-  if (m.head() == HeadType::MaskedLM) denses.push_back("cls.predictions.dense");
+  if (m.head() == HeadType::MaskedLM && regime.lm_head) denses.push_back("cls.predictions.dense");
   for (const std::string& dense : denses) {
-    for (const char* part : {".weight", ".bias"}) {
-      Tensor& v = parameter(m, dense + part).value;
-      float* p = v.mutable_data<float>();
-      const float shift = part[1] == 'b' && dense.rfind("cls.", 0) != 0 ? regime.shift : 0.0f;
-      for (int64_t i = 0; i < v.numel(); ++i) p[i] = p[i] * regime.factor + shift;
-    }
+    const float shift = regime.shift;
+    float* w = parameter(m, dense + ".weight").value.mutable_data<float>();
+    Tensor& bias = parameter(m, dense + ".bias").value;
+    float* b = bias.mutable_data<float>();
+    for (int64_t i = 0; i < parameter(m, dense + ".weight").value.numel(); ++i) w[i] *= regime.factor;
+    for (int64_t i = 0; i < bias.numel(); ++i) b[i] = b[i] * regime.factor + shift;
   }
-}
-
-// laplace's derivative is a narrow bump at 0.707 (σ 0.28): shifted to −2 it is e^-46, under the resolution of
-// the float32 forward (0.5·(1 + erf) is flat there), so finite differences cannot see it.
-bool regime_applies(const std::string& act, const Regime& regime) { return !(act == "laplace" && regime.shift < 0); }
-
-// Kinks the regime reaches: relu-like everywhere, gelu_10's clip once the pre-activations pass ±10.
-Smoothness smoothness_of(const std::string& act, const Regime& regime) {
-  if (act == "relu" || act == "relu6" || act == "leaky_relu") return Smoothness::Kinked;
-  if (act == "gelu_10" && regime.factor > 1.0f) return Smoothness::Kinked;
-  return Smoothness::Smooth;  // relu2 = relu(x)² has a continuous derivative
 }
 
 TEST_P(TrainModelActivation, FeedForwardGradientsMatchFiniteDifferences) {
   RemBertConfig config = config_of("seqcls");
   config.hidden_act = GetParam();
   const ForwardInputs in = seqcls_inputs();
-  for (const Regime& regime : kRegimes) {
-    if (!regime_applies(GetParam(), regime)) continue;
+  for (const Regime& regime : regimes_of(GetParam())) {
     auto m = trainable("seqcls", config);
     move_pre_activations(*m, regime);
     // The intermediate.dense gradients carry act' directly; the attention's only through the layers above.
     // (With kinks only the large tensors: a bias's Σ|grad| is too small for the tiny step.)
-    const Smoothness smoothness = smoothness_of(GetParam(), regime);
+    const Smoothness smoothness = regime.smoothness;
     std::vector<std::string> names = {layer_param(0, "intermediate.dense.weight"),
                                       layer_param(2, "intermediate.dense.weight"),
                                       layer_param(0, "attention.self.value.weight")};
@@ -294,12 +305,11 @@ TEST_P(TrainModelActivation, MaskedLMHeadGradientsMatchFiniteDifferences) {
   RemBertConfig config = config_of("mlm");
   config.hidden_act = GetParam();
   const ForwardInputs in = mlm_inputs();
-  for (const Regime& regime : kRegimes) {
-    if (!regime_applies(GetParam(), regime)) continue;
+  for (const Regime& regime : regimes_of(GetParam())) {
     auto m = trainable("mlm", config);
     move_pre_activations(*m, regime);
     for (const std::string& name : {std::string("cls.predictions.dense.weight"), layer_param(2, "intermediate.dense.weight")}) {
-      check_parameter(*m, in, name, GetParam() + " " + regime.name(), {}, smoothness_of(GetParam(), regime));
+      check_parameter(*m, in, name, GetParam() + " " + regime.name(), {}, regime.smoothness);
     }
   }
 }
@@ -345,7 +355,7 @@ void expect_forward_matches_model(TrainableModel& m, const ForwardInputs& in, co
 TEST_P(TrainModelActivation, TrainForwardMatchesModelForward) {
   RemBertConfig config = config_of("mlm");
   config.hidden_act = GetParam();
-  for (const Regime& regime : kRegimes) {
+  for (const Regime& regime : regimes_of(GetParam())) {
     auto m = trainable("mlm", config);
     move_pre_activations(*m, regime);
     expect_forward_matches_model(*m, mlm_inputs(), GetParam() + " " + regime.name());
@@ -602,10 +612,8 @@ TEST(TrainModelInputs, PadTokenRowGetsNoGradient) {
   for (int64_t j = 0; j < E; ++j) ASSERT_EQ(words.grad.data<float>()[j], 0.0f) << "pad row, column " << j;
   // Off the pad row the gradient is the loss's.
   const Tensor grad = words.grad;
-  std::vector<float> off_pad = random_signs(static_cast<size_t>(words.value.numel()), 3);
-  std::fill(off_pad.begin(), off_pad.begin() + E, 0.0f);
   expect_gradient("word embeddings off the pad row", [&] { return loss_of(*m, in); }, words.value, grad,
-                  Smoothness::Smooth, 0, off_pad);
+                  Smoothness::Smooth, 3, static_cast<size_t>(E));
   // Along the pad row alone the loss does change (position 3 attends to it): the zero is padding_idx, not a dead
   // input. (Random signs: LayerNorm ignores a constant shift of the row.)
   std::vector<float> pad_only = random_signs(static_cast<size_t>(words.value.numel()), 3);
