@@ -355,7 +355,9 @@ Command add_bench_command(CLI::App& app) {
       std::string extra;
       if (training) {
         const double median = sorted[sorted.size() / 2];
-        extra = ", \"steps_per_s\": " + json_double(1e3 / median) + ", \"phases_median_ms\": {\"forward_backward\": " +
+        char steps_per_s[32];
+        std::snprintf(steps_per_s, sizeof steps_per_s, "%.4g", 1e3 / median);
+        extra = ", \"steps_per_s\": " + std::string(steps_per_s) + ", \"phases_median_ms\": {\"forward_backward\": " +
                 json_double(median_of(fb_ms)) + ", \"optimizer\": " + json_double(median_of(opt_ms)) + "}";
       }
       std::printf("{\"peer\": \"rembert.cpp\", \"dtype\": \"%s\", \"threads\": %d, \"case\": \"%s\", \"tokens\": %lld, "

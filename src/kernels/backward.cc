@@ -73,7 +73,9 @@ inline float exp_nonpositive(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;  // 2^k, k in [-126, 0]
-  const float y = p * __builtin_bit_cast(float, bits);
+  float two_to_k;
+  std::memcpy(&two_to_k, &bits, sizeof two_to_k);
+  const float y = p * two_to_k;
   return x < -87.0f ? 0.0f : y;
 }
 
