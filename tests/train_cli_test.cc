@@ -66,8 +66,8 @@ INSTANTIATE_TEST_SUITE_P(
         TaskCase{"fill-mask", "text.jsonl", "RemBertForMaskedLM", {"perplexity"}},
         TaskCase{"multiple-choice", "mc.jsonl", "RemBertForMultipleChoice", {"accuracy"}},
         TaskCase{"causal-lm", "text.jsonl", "RemBertForCausalLM", {"perplexity"}}),
-    [](const auto& info) {
-      std::string name = info.param.task;
+    [](const auto& test) {
+      std::string name = test.param.task;
       for (char& ch : name) ch = ch == '-' ? '_' : ch;
       return name;
     });

@@ -214,10 +214,10 @@ TEST_P(TrainingSteps, AdamWRunMatchesTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, TrainingSteps, ::testing::ValuesIn(optimizer_run_names()),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& test) { return test.param; });
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, TrainingGrads, ::testing::ValuesIn(grad_case_names()),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& test) { return test.param; });
 
 }  // namespace
 }  // namespace rembert
