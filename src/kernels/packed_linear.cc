@@ -141,10 +141,10 @@ REMBERT_PER_ISA void round_to_bf16(const float* x, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = to_bf16(x[i]);
 }
 
-// One row (token) as u8 with a zero point: x ~ scale * (q - zero), the range [min(x, 0), max(x, 0)] over qmax + 1
+// One row (token) as u8 with a zero point: x ~ scale * (q - zero), the range [min(x, 0), max(x, 0)] over 256
 // levels.
-REMBERT_PER_ISA void quantize_row(const float* row, int64_t k, float qmax, uint8_t* q, float* scale_out,
-                                  int32_t* zero_out) {
+REMBERT_PER_ISA void quantize_row(const float* row, int64_t k, uint8_t* q, float* scale_out, int32_t* zero_out) {
+  constexpr float qmax = 255.0f;
   float lo = 0.0f, hi = 0.0f;  // the range includes 0, so 0 is exact
 #pragma omp simd reduction(min : lo) reduction(max : hi)
   for (int64_t i = 0; i < k; ++i) {
@@ -160,6 +160,22 @@ REMBERT_PER_ISA void quantize_row(const float* row, int64_t k, float qmax, uint8
   }
   *scale_out = scale;
   *zero_out = static_cast<int32_t>(zero);
+}
+
+// u8 codes as two halves whose u8 x s8 pairs fit a saturating 16-bit sum (127 * 127 * 2 < 2^15): q = 2 hi + lo,
+// hi = q >> 1 (in place) and lo = q & 1.
+REMBERT_PER_ISA void split_codes(uint8_t* q, int64_t count, uint8_t* lo) {
+#pragma omp simd
+  for (int64_t i = 0; i < count; ++i) {
+    lo[i] = static_cast<uint8_t>(q[i] & 1u);
+    q[i] = static_cast<uint8_t>(q[i] >> 1);
+  }
+}
+
+// The halves' sums back into the sums of the codes: hi = 2 hi + lo.
+REMBERT_PER_ISA void join_halves(int32_t* hi, const int32_t* lo, int64_t count) {
+#pragma omp simd
+  for (int64_t i = 0; i < count; ++i) hi[i] = 2 * hi[i] + lo[i];
 }
 
 // out = row_scale * col_scale * (acc - row_zero * col_sum) + bias, one row.
@@ -188,6 +204,23 @@ const char* compute_type_name(ComputeType type) {
   return "?";
 }
 
+const char* int8_activations_name(Int8Activations a) {
+  switch (a) {
+    case Int8Activations::U8: return "u8";
+    case Int8Activations::U8AsTwo7BitHalves: return "u8 as two 7-bit halves";
+  }
+  return "?";
+}
+
+Int8Activations int8_activations() {
+  // oneDNN's ISA values are bit sets: the VNNI ones (avx512_core_vnni and up, avx2_vnni) carry a bit their
+  // VNNI-less base lacks.
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const unsigned vnni_bits = (dnnl_cpu_isa_avx512_core_vnni & ~unsigned{dnnl_cpu_isa_avx512_core}) |
+                             (dnnl_cpu_isa_avx2_vnni & ~unsigned{dnnl_cpu_isa_avx2});
+  return (isa & vnni_bits) != 0 ? Int8Activations::U8 : Int8Activations::U8AsTwo7BitHalves;
+}
+
 struct PackedLinear::State {
   int64_t n = 0, k = 0;
   bool gelu = false;
@@ -201,9 +234,8 @@ struct PackedLinear::State {
   std::vector<float> bias;         // [n], zeros when none was given
   std::vector<float> col_scale;    // int8: per output channel
   std::vector<int32_t> col_sum;    // int8: sum over k of the quantized weights of each output channel
-  // int8: the largest quantized activation. 255 where the kernel multiplies u8 x s8 exactly (VNNI, AMX); 127
-  // elsewhere, since AVX2/AVX-512 without VNNI add u8 x s8 pairs in saturating 16-bit sums (vpmaddubsw).
-  float act_max = 255.0f;
+  // int8: whether the kernel's u8 x s8 sums saturate, so that forward() feeds it each code as two 7-bit halves.
+  Int8Activations int8_activations = Int8Activations::U8;
 
   struct Entry {
     dnnl::matmul prim;
@@ -278,9 +310,8 @@ struct PackedLinear::State {
       for (int64_t i = 0; i < k; ++i) sum += q[j * k + i];
       col_sum[static_cast<size_t>(j)] = sum;
     }
-    const std::string impl = pack(q, dt::s8);
-    const bool exact_u8 = impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos;
-    act_max = exact_u8 ? 255.0f : 127.0f;
+    pack(q, dt::s8);
+    int8_activations = kernels::int8_activations();
   }
 
   // The members every constructor sets; throws Error for a negative shape.
@@ -428,6 +459,8 @@ ComputeType PackedLinear::requested() const { return s_->requested; }
 ComputeType PackedLinear::compute() const { return s_->compute; }
 const std::string& PackedLinear::fallback_reason() const { return s_->fallback_reason; }
 
+Int8Activations PackedLinear::int8_activations() const { return s_->int8_activations; }
+
 size_t PackedLinear::packed_bytes() const {
   size_t bytes = s_->k == 0 || s_->n == 0 ? 0 : s_->packed_md.get_size();
   return bytes + s_->col_scale.size() * sizeof(float) + s_->col_sum.size() * sizeof(int32_t);
@@ -435,7 +468,8 @@ size_t PackedLinear::packed_bytes() const {
 
 std::string PackedLinear::implementation(int64_t m) const {
   if (s_->k == 0 || s_->n == 0) return "none (empty)";
-  return s_->make_pd(std::max<int64_t>(m, 1), s_->packed_md).impl_info_str();
+  const int64_t rows = std::max<int64_t>(m, 1) * (s_->int8_activations == Int8Activations::U8AsTwo7BitHalves ? 2 : 1);
+  return s_->make_pd(rows, s_->packed_md).impl_info_str();
 }
 
 constexpr int64_t kFloat32RowBlock = 128;
@@ -457,12 +491,15 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
   }
   Scratch& sc = scratch();
   maybe_serial(m * n * k, [&] {
+    // The products' rows: twice the tokens where the int8 codes go as two halves.
+    const bool halves = s.src_dt == dt::u8 && s.int8_activations == Int8Activations::U8AsTwo7BitHalves;
+    const int64_t rows = halves ? 2 * m : m;
     std::shared_ptr<const State::Entry> e;
     try {
-      e = s.entry(m);
+      e = s.entry(rows);
     } catch (const dnnl::error& err) {
       throw Error("linear: oneDNN could not create a " + std::string(compute_type_name(s.compute)) + " matmul for " +
-                  std::to_string(m) + " x [" + std::to_string(n) + ", " + std::to_string(k) + "]: " + err.what());
+                  std::to_string(rows) + " x [" + std::to_string(n) + ", " + std::to_string(k) + "]: " + err.what());
     }
     dnnl::engine& eng = cpu_engine();
     const void* src_ptr = x;
@@ -474,19 +511,22 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
       for (int64_t c = 0; c < total; c += kChunk) round_to_bf16(x + c, std::min(kChunk, total - c), b + c);
       src_ptr = b;
     } else if (s.src_dt == dt::u8) {
-      uint8_t* q = grown(sc.u8, static_cast<size_t>(m * k));
+      // Halves: rows [0, m) take the codes' high 7 bits, rows [m, 2m) their low bit.
+      uint8_t* q = grown(sc.u8, static_cast<size_t>(halves ? 2 * m * k : m * k));
       float* rs = grown(sc.row_scale, static_cast<size_t>(m));
       int32_t* rz = grown(sc.row_zero, static_cast<size_t>(m));
-      const float qmax = s.act_max;
 #pragma omp parallel for if (m * k >= (int64_t{1} << 18)) schedule(static)
-      for (int64_t r = 0; r < m; ++r) quantize_row(x + r * k, k, qmax, q + r * k, rs + r, rz + r);
+      for (int64_t r = 0; r < m; ++r) {
+        quantize_row(x + r * k, k, q + r * k, rs + r, rz + r);
+        if (halves) split_codes(q + r * k, k, q + (m + r) * k);
+      }
       src_ptr = q;
     }
     void* dst_ptr = y;
-    if (s.dst_dt == dt::s32) dst_ptr = grown(sc.s32, static_cast<size_t>(m * n));
+    if (s.dst_dt == dt::s32) dst_ptr = grown(sc.s32, static_cast<size_t>(rows * n));
 
-    dnnl::memory src(dnnl::memory::desc({m, k}, s.src_dt, tag::ab), eng, const_cast<void*>(src_ptr));
-    dnnl::memory dst(dnnl::memory::desc({m, n}, s.dst_dt, tag::ab), eng, dst_ptr);
+    dnnl::memory src(dnnl::memory::desc({rows, k}, s.src_dt, tag::ab), eng, const_cast<void*>(src_ptr));
+    dnnl::memory dst(dnnl::memory::desc({rows, n}, s.dst_dt, tag::ab), eng, dst_ptr);
     dnnl::memory pad(dnnl::memory::desc({static_cast<int64_t>(e->scratch_bytes)}, dt::u8, tag::a), eng,
                      grown(sc.onednn, std::max<size_t>(e->scratch_bytes, 1)));
     std::unordered_map<int, dnnl::memory> args = {
@@ -502,7 +542,7 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
 
     if (s.dst_dt == dt::s32) {
       // y = row_scale · col_scale · (acc - row_zero · col_sum) + bias, then the activation.
-      const int32_t* acc = sc.s32.data();
+      int32_t* acc = sc.s32.data();
       const float* rs = sc.row_scale.data();
       const int32_t* rz = sc.row_zero.data();
       const float* cs = s.col_scale.data();
@@ -511,6 +551,7 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
       const bool gelu = s.gelu;
 #pragma omp parallel for if (m * n >= (int64_t{1} << 16)) schedule(static)
       for (int64_t r = 0; r < m; ++r) {
+        if (halves) join_halves(acc + r * n, acc + (m + r) * n, n);
         dequantize_row(acc + r * n, n, rs[r], rz[r], cs, csum, b, y + r * n);
         if (gelu) gelu_erf(y + r * n, n);
       }

@@ -15,11 +15,22 @@ namespace rembert::kernels {
 //  - Float32: float32 weights and activations.
 //  - BFloat16: bfloat16 weights, activations rounded to bfloat16 per call, float32 accumulation and output.
 //  - Int8: weights symmetric per output channel (s8, scale = max|w| / 127); activations quantized per call, per row
-//    (token), asymmetric u8 (scale = (max - min) / 255, zero point; 7 bits, / 127, where the kernel lacks VNNI/AMX
-//    and would saturate), s32 accumulation; scales, zero-point correction, bias and activation applied in one
-//    float32 epilogue.
+//    (token), asymmetric u8 (scale = (max - min) / 255, zero point; see Int8Activations for CPUs without VNNI),
+//    s32 accumulation; scales, zero-point correction, bias and activation applied in one float32 epilogue.
 enum class ComputeType { Float32, BFloat16, Int8 };
 const char* compute_type_name(ComputeType type);  // "float32", "bfloat16", "int8"
+
+// How the Int8 path hands its u8 activation codes to oneDNN's product.
+//  - U8: as they are, where oneDNN multiplies and adds u8 x s8 exactly (VNNI's vpdpbusd, AMX).
+//  - U8AsTwo7BitHalves: oneDNN's x86 kernels without VNNI add pairs of u8 x s8 products in saturating 16-bit sums
+//    (vpmaddubsw; 255 * 127 * 2 > 32767), so each code q goes as hi = q >> 1 (0..127) and lo = q & 1, one product of
+//    2m rows, joined as 2 hi + lo: the same s32 sums as U8, for twice the product work. (7-bit codes alone, 0..127,
+//    would avoid the saturation too, at twice the quantization step: the fixture outputs then miss the bounds.)
+enum class Int8Activations { U8, U8AsTwo7BitHalves };
+const char* int8_activations_name(Int8Activations a);  // "u8", "u8 as two 7-bit halves"
+// The choice for this process: U8 where the ISA oneDNN runs (ONEDNN_MAX_CPU_ISA honoured) has VNNI (avx512_vnni,
+// avx_vnni; AMX implies it), else U8AsTwo7BitHalves.
+Int8Activations int8_activations();
 
 class PackedLinear {
  public:
@@ -47,9 +58,11 @@ class PackedLinear {
   ComputeType requested() const;
   ComputeType compute() const;        // differs from requested() when the CPU lacks the requested path
   const std::string& fallback_reason() const;  // empty unless compute() != requested()
-  // The implementation oneDNN chooses for products of `m` rows, e.g. "brg:avx512_core_bf16".
+  // The implementation oneDNN chooses for products of `m` rows (2m where int8 codes go as halves), e.g.
+  // "brg:avx512_core_bf16".
   std::string implementation(int64_t m = 128) const;
   size_t packed_bytes() const;  // bytes the packed weight (and its int8 scales) take
+  Int8Activations int8_activations() const;  // Int8: how the activations reach the product (U8 otherwise)
 
  private:
   struct State;
