@@ -65,5 +65,14 @@ inline std::vector<float> mask_values(const Tensor& t) {
   return std::vector<float>(ints.begin(), ints.end());
 }
 
+// Multiple choice flattens [B, C, ...] inputs to [B*C, ...] (SPEC §2.9).
+inline Tensor flatten_choices(const Tensor& t) {
+  if (!t.defined()) return t;
+  if (t.ndim() < 2) throw Error("multiple choice inputs need a choices dimension, got " + shape_to_string(t.shape()));
+  Shape s = t.shape();
+  Shape flat = {s[0] * s[1]};
+  flat.insert(flat.end(), s.begin() + 2, s.end());
+  return t.reshape(flat);
+}
 
 }  // namespace rembert::model

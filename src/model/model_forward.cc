@@ -20,18 +20,9 @@ using model::CallState;
 
 using model::choose_layout;
 using model::expect_shape;
+using model::flatten_choices;
 using model::run_base;
 using model::to_positions;
-
-// Multiple choice flattens [B, C, ...] inputs to [B*C, ...] (SPEC §2.9).
-Tensor flatten_choices(const Tensor& t) {
-  if (!t.defined()) return t;
-  if (t.ndim() < 2) throw Error("multiple choice inputs need a choices dimension, got " + shape_to_string(t.shape()));
-  Shape s = t.shape();
-  Shape flat = {s[0] * s[1]};
-  flat.insert(flat.end(), s.begin() + 2, s.end());
-  return t.reshape(flat);
-}
 
 }  // namespace
 

@@ -44,16 +44,6 @@ Tensor owned_copy(const Tensor& t) {
   return out;
 }
 
-// [B, C, ...] multiple-choice inputs as [B*C, ...].
-Tensor flatten_choices(const Tensor& t) {
-  if (!t.defined()) return t;
-  if (t.ndim() < 2) throw Error("multiple choice inputs need a choices dimension, got " + shape_to_string(t.shape()));
-  Shape s = t.shape();
-  Shape flat = {s[0] * s[1]};
-  flat.insert(flat.end(), s.begin() + 2, s.end());
-  return t.reshape(flat);
-}
-
 }  // namespace
 
 struct TrainableModel::Impl {
@@ -166,7 +156,7 @@ TrainStepOutputs TrainableModel::forward_backward(const ForwardInputs& raw, cons
     const Tensor& shaped = raw.input_ids.defined() ? raw.input_ids : raw.inputs_embeds;
     if (shaped.defined() && shaped.ndim() >= 2) choices = shaped.dim(1);
     for (Tensor* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.position_ids, &in.inputs_embeds}) {
-      *t = flatten_choices(*t);
+      *t = model::flatten_choices(*t);
     }
   }
   if (in.input_ids.defined() == in.inputs_embeds.defined()) {
