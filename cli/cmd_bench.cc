@@ -213,7 +213,7 @@ struct TrainState {
 
 constexpr double kTrainLr = 2e-4;
 
-void load_train_model(TrainState& t, const std::string& model_dir, uint64_t seed) {
+void load_train_model(TrainState& t, const std::string& model_dir, uint64_t seed, TrainPrecision precision) {
   const double t0 = now_seconds();
   RemBertConfig config = RemBertConfig::from_json_file(model_dir + "/config.json");
   Checkpoint checkpoint = load_checkpoint(model_dir);
@@ -227,7 +227,10 @@ void load_train_model(TrainState& t, const std::string& model_dir, uint64_t seed
   TrainableLoadOptions load;
   load.head = HeadType::SequenceClassification;
   load.init_seed = seed;
+  load.precision = precision;
   t.model = TrainableModel::from_tensors(config, checkpoint.tensors, load, model_dir);
+  const ComputeInfo info = t.model->compute_info();
+  if (!info.fallback.empty()) std::fprintf(stderr, "rembert: %s requested, %s used: %s\n", info.requested.c_str(), info.compute.c_str(), info.fallback.c_str());
   train::AdamWOptions adam;
   adam.lr = kTrainLr;
   adam.beta1 = 0.9;
@@ -298,7 +301,8 @@ Command add_bench_command(CLI::App& app) {
   cmd->add_option("--model", o->model_dir, "Model folder (e.g. from init-random)")->required();
   cmd->add_option("--dtype", o->dtype,
                   "Compute path: float32, bfloat16, int8 (or auto, float16: weight storage) (default: float32, or "
-                  "the dtype of a model written by rembert convert)");
+                  "the dtype of a model written by rembert convert); train cases: float32 or bfloat16 (mixed "
+                  "precision)");
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
   cmd->add_option("--reps", o->reps, "Timed runs per case")->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();
@@ -331,11 +335,12 @@ Command add_bench_command(CLI::App& app) {
     TrainState train_state;
     for (const std::string& spec : o->cases) {
       const bool training = kind_of(spec) == "train";
-      if (training && !o->dtype.empty() && o->dtype != "float32") {
-        throw Error("case '" + spec + "': training runs in float32 only (--dtype " + o->dtype + ")");
+      if (training && !o->dtype.empty() && o->dtype != "float32" && o->dtype != "bfloat16") {
+        throw Error("case '" + spec + "': training computes in float32 or bfloat16 (--dtype " + o->dtype + ")");
       }
       if (training && !train_state.model) {
-        load_train_model(train_state, o->model_dir, o->seed);
+        load_train_model(train_state, o->model_dir, o->seed,
+                         o->dtype.empty() ? TrainPrecision::Float32 : train_precision_from_name(o->dtype));
         if (load_s < 0) load_s = train_state.load_s;
       }
       Case c = training ? make_train_case(spec, train_state, o->seed) : make_case(spec, model_for(spec), o->model_dir, o->seed);
@@ -362,7 +367,7 @@ Command add_bench_command(CLI::App& app) {
       }
       std::printf("{\"peer\": \"rembert.cpp\", \"dtype\": \"%s\", \"threads\": %d, \"case\": \"%s\", \"tokens\": %lld, "
                   "\"median_ms\": %s, \"min_ms\": %s, \"runs\": [%s]%s}\n",
-                  training ? "float32" : label.c_str(), threads, spec.c_str(), static_cast<long long>(c.tokens),
+                  training ? train_state.model->compute_info().compute.c_str() : label.c_str(), threads, spec.c_str(), static_cast<long long>(c.tokens),
                   json_double(sorted[sorted.size() / 2]).c_str(), json_double(sorted.front()).c_str(),
                   runs_json.c_str(), extra.c_str());
       std::fflush(stdout);

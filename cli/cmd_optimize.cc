@@ -22,6 +22,7 @@ struct OptimizeOptions {
   int64_t steps = 1, warmup_steps = 0;
   double lr = 1e-3, eps = 1e-8, weight_decay = 0.01, max_grad_norm = 0.0;
   int threads = 0;
+  bool bf16 = false;
 };
 
 std::pair<double, double> parse_betas(const std::string& text) {
@@ -61,10 +62,14 @@ void run_optimize(const OptimizeOptions& o) {
 
   TrainableLoadOptions load;
   if (!o.head.empty()) load.head = head_from_name(o.head);
+  if (o.bf16) load.precision = TrainPrecision::BFloat16;
   HubOptions hub;
   hub.revision = o.revision;
   auto model = TrainableModel::load(resolve_model_for_task(o.model, hub, ModelParts{true, false, true}), load);
   for (const auto& warning : model->warnings()) std::fprintf(stderr, "rembert: warning: %s\n", warning.c_str());
+  if (const ComputeInfo info = model->compute_info(); !info.fallback.empty()) {
+    std::fprintf(stderr, "rembert: warning: bfloat16 products requested, float32 used: %s\n", info.fallback.c_str());
+  }
   const ForwardInputs in = read_forward_inputs(o.inputs, static_cast<size_t>(model->config().num_hidden_layers));
 
   std::vector<train::ParamSlot> slots = train::parameter_slots(*model, false);
@@ -127,6 +132,7 @@ Command add_optimize_command(CLI::App& app) {
   cmd->add_option("--max-grad-norm", o->max_grad_norm, "Clip the total gradient norm to this (default: no clipping)");
   cmd->add_option("--output", o->output, "safetensors file to write")->required();
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
+  cmd->add_flag("--bf16", o->bf16, "Mixed precision: Linear products with bfloat16 inputs, float32 sums (as train --bf16)");
   return [o] { run_optimize(*o); };
 }
 

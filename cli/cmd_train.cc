@@ -44,9 +44,14 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--save-steps", o->save_steps, "Write OUT/checkpoint-N every N updates");
   cmd->add_option("--logging-steps", o->logging_steps, "A log line every N updates (default 50)");
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
+  auto bf16 = std::make_shared<bool>(false);
+  cmd->add_flag("--bf16", *bf16,
+                "Mixed precision: Linear products with bfloat16 inputs and float32 sums (AVX512-BF16 / AMX); "
+                "weights, gradients and optimizer state stay float32. Float32 where the CPU has no bfloat16 matmul");
   cmd->add_option("--resume", o->resume, "Continue from OUT/checkpoint-N (same options)");
-  return [o, dropout] {
+  return [o, dropout, bf16] {
     if (*dropout >= 0) o->dropout = *dropout;
+    if (*bf16) o->precision = TrainPrecision::BFloat16;
     o->progress_bar = isatty(STDERR_FILENO) != 0;
     train_model(*o);
   };

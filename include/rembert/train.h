@@ -23,10 +23,21 @@
 
 namespace rembert {
 
+// What the matmul products of a training step are computed in. Parameters, gradients, optimizer state and every
+// other op stay float32 (float32 master weights) either way.
+//  - Float32: float32 products, as PyTorch trains in float32 (what the conformance fixtures check).
+//  - BFloat16: mixed precision: the products of every Linear layer (forward, and both products of its backward)
+//    take their inputs rounded to bfloat16 and sum in float32, on oneDNN's AVX512-BF16 or AMX matmul. Where the
+//    CPU has neither, the model computes in float32 and compute_info() says why.
+enum class TrainPrecision { Float32, BFloat16 };
+TrainPrecision train_precision_from_name(const std::string& name);  // "float32", "bfloat16"; Error otherwise
+const char* train_precision_name(TrainPrecision precision);
+
 struct TrainableLoadOptions {
   std::optional<HeadType> head;  // default: head_from_config
   bool add_pooling_layer = true; // RemBertModel only
   uint64_t init_seed = 0;        // seed of the initialisation of head weights missing from the checkpoint
+  TrainPrecision precision = TrainPrecision::Float32;
 };
 
 struct TrainStepOptions {
@@ -73,6 +84,8 @@ class TrainableModel {
   // Warnings of loading (newly initialised or unused weights), as Model::warnings.
   const std::vector<std::string>& warnings() const;
   const std::vector<std::string>& newly_initialized() const;
+  // The precision asked for (requested), the one the products run in (compute) and why they differ (fallback).
+  ComputeInfo compute_info() const;
 
   void zero_grad();
   // One forward in train mode and, with options.backward, the backward of its loss. Needs the head's labels

@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 
+#include "rembert/train.h"
+
 namespace rembert {
 
 struct TrainerOptions {
@@ -45,6 +47,7 @@ struct TrainerOptions {
   int64_t save_steps = 0;            // write output_dir/checkpoint-N every N updates
   int64_t logging_steps = 50;
   int threads = 0;
+  TrainPrecision precision = TrainPrecision::Float32;  // BFloat16: mixed precision (the HF Trainer's --bf16)
   std::string resume;                // a checkpoint-N folder of an earlier run with the same options
   bool progress_bar = false;         // a one-line bar redrawn in place (for terminals); else log lines
 };

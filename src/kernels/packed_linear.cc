@@ -17,6 +17,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "rembert/error.h"
+#include "kernels/onednn.h"
 #include "kernels/per_isa.h"
 #include "kernels/threads.h"
 
@@ -33,13 +34,6 @@ using dims = dnnl::memory::dims;
 constexpr int64_t kPackRows = 128;
 
 constexpr size_t kMaxCachedPrimitives = 256;  // per PackedLinear
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
 // A weight as float32 values: the weight itself when it is F32, else widened into `owned`.
 struct Float32Weight {
@@ -362,7 +356,7 @@ PackedLinear::PackedLinear(const void* weight, DType weight_dtype, int64_t n, in
       try {
         dnnl::matmul::primitive_desc probe = s.make_pd(kPackRows, dnnl::memory::desc({k, n}, dt::bf16, tag::any));
         const std::string impl = probe.impl_info_str();
-        if (is_reference(impl)) {
+        if (is_reference_implementation(impl)) {
           available = false;
           s.fallback_reason = "oneDNN has only its reference bfloat16 matmul (" + impl + ") on this CPU";
         }

@@ -36,9 +36,28 @@ void add_residual(float* y, const float* x, int64_t n) {
   }
 }
 
+namespace {
+
+thread_local bool bf16_products = false;
+
+// c = alpha · op(a) · op(b) + beta · c in the precision of this thread's step.
+void product(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+             int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (bf16_products) {
+    kernels::gemm_bf16(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  } else {
+    kernels::sgemm_ab(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+}
+
+}  // namespace
+
+BFloat16Products::BFloat16Products(bool on) : previous_(bf16_products) { bf16_products = on; }
+BFloat16Products::~BFloat16Products() { bf16_products = previous_; }
+
 void linear_forward(const model::Linear& l, const float* x, int64_t rows, float* y) {
   const int64_t out = l.weight.dim(0), in = l.weight.dim(1);
-  kernels::sgemm(true, rows, out, in, 1.0f, x, in, l.weight.data<float>(), in, 0.0f, y, out);
+  product(false, true, rows, out, in, 1.0f, x, in, l.weight.data<float>(), in, 0.0f, y, out);
   const float* b = l.bias.data<float>();
 #pragma omp parallel for if (rows * out > 65536) schedule(static)
   for (int64_t r = 0; r < rows; ++r) kernels::add_inplace(y + r * out, b, out);
@@ -48,11 +67,10 @@ void linear_backward(const model::Linear& l, model::Linear& grad, const float* x
                      float* dx, bool accumulate_dx) {
   const int64_t out = l.weight.dim(0), in = l.weight.dim(1);
   // dW[out, in] += dyᵀ[out, rows] · x[rows, in]
-  kernels::sgemm_ab(true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, grad.weight.mutable_data<float>(), in);
+  product(true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, grad.weight.mutable_data<float>(), in);
   kernels::add_column_sums(dy, rows, out, grad.bias.mutable_data<float>());
   // dx[rows, in] = dy[rows, out] · W[out, in]
-  if (dx) kernels::sgemm(false, rows, in, out, 1.0f, dy, out, l.weight.data<float>(), in, accumulate_dx ? 1.0f : 0.0f,
-                         dx, in);
+  if (dx) product(false, false, rows, in, out, 1.0f, dy, out, l.weight.data<float>(), in, accumulate_dx ? 1.0f : 0.0f, dx, in);
 }
 
 float* layer_norm_input(LayerNormSaved& saved, int64_t rows, int64_t width) {

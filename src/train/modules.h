@@ -38,6 +38,18 @@ inline float* thread_scratch(std::vector<float>& buffer, int64_t n) {
 void add_residual(float* y, const float* x, int64_t n);
 
 // ---- Linear: y = x·Wᵀ + b
+// Its products run in float32, or with bfloat16 inputs while a BFloat16Products lives on the calling thread (the
+// mixed-precision step of TrainableModel::forward_backward).
+class BFloat16Products {
+ public:
+  explicit BFloat16Products(bool on);
+  ~BFloat16Products();
+  BFloat16Products(const BFloat16Products&) = delete;
+  BFloat16Products& operator=(const BFloat16Products&) = delete;
+
+ private:
+  bool previous_;
+};
 void linear_forward(const model::Linear& l, const float* x, int64_t rows, float* y);
 // dW += dyᵀ·x, db += Σ dy; dx = dy·W (written, or added with accumulate_dx); dx may be null.
 void linear_backward(const model::Linear& l, model::Linear& grad, const float* x, const float* dy, int64_t rows,

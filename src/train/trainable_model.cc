@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "kernels/threads.h"
 #include "model/forward_util.h"
@@ -53,8 +54,20 @@ struct TrainableModel::Impl {
   model::Params params, grads;
   std::vector<Parameter> parameters;  // state-dict order; value/grad share storage with params/grads
   std::vector<std::string> warnings, newly_initialized;
+  TrainPrecision requested = TrainPrecision::Float32, precision = TrainPrecision::Float32;
+  std::string precision_fallback;  // why precision != requested
   Workspace workspace;
 };
+
+TrainPrecision train_precision_from_name(const std::string& name) {
+  if (name == "float32") return TrainPrecision::Float32;
+  if (name == "bfloat16") return TrainPrecision::BFloat16;
+  throw Error("unknown training precision '" + name + "' (expected float32 or bfloat16)");
+}
+
+const char* train_precision_name(TrainPrecision precision) {
+  return precision == TrainPrecision::BFloat16 ? "bfloat16" : "float32";
+}
 
 TrainableModel::TrainableModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TrainableModel::~TrainableModel() = default;
@@ -74,6 +87,10 @@ std::unique_ptr<TrainableModel> TrainableModel::from_tensors(const RemBertConfig
   impl->config = config;
   impl->head = options.head.value_or(head_from_config(config));
   impl->activation = kernels::activation_from_name(config.hidden_act);
+  impl->requested = impl->precision = options.precision;
+  if (options.precision == TrainPrecision::BFloat16 && !kernels::bf16_gemm_available(&impl->precision_fallback)) {
+    impl->precision = TrainPrecision::Float32;
+  }
   if (impl->head == HeadType::QuestionAnswering && config.num_labels() != 2) {
     throw Error(source + ": question answering splits its logits into start and end, so config num_labels must be 2 "
                 "(it is " + std::to_string(config.num_labels()) + ")");
@@ -113,6 +130,14 @@ const std::vector<TrainableModel::Parameter>& TrainableModel::parameters() const
 const std::vector<std::string>& TrainableModel::warnings() const { return impl_->warnings; }
 const std::vector<std::string>& TrainableModel::newly_initialized() const { return impl_->newly_initialized; }
 
+ComputeInfo TrainableModel::compute_info() const {
+  ComputeInfo info;
+  info.requested = train_precision_name(impl_->requested);
+  info.compute = train_precision_name(impl_->precision);
+  info.fallback = impl_->precision_fallback;
+  return info;
+}
+
 void TrainableModel::zero_grad() {
   kernels::prepare_compute_thread();
   // Pieces of at most 1M floats over the threads: one thread alone does not reach the memory bandwidth.
@@ -145,6 +170,7 @@ TrainStepOutputs TrainableModel::forward_backward(const ForwardInputs& raw, cons
   const RemBertConfig& c = m.config;
   const model::Params& p = m.params;
   Workspace& ws = m.workspace;
+  const train::BFloat16Products products(m.precision == TrainPrecision::BFloat16);
   if (!raw.past_key_values.empty() || raw.cache) {
     throw Error("forward_backward: caches (past_key_values, cache) are for generation, not training");
   }

@@ -152,12 +152,16 @@ TrainerResult train_model(const TrainerOptions& o, const std::function<void(cons
   TrainableLoadOptions load;
   load.head = head_of(task);
   load.init_seed = o.seed;
+  load.precision = o.precision;
   std::unique_ptr<TrainableModel> model;
   {
     const Checkpoint checkpoint = load_checkpoint(weights_dir);
     model = TrainableModel::from_tensors(config, checkpoint.tensors, load, weights_dir);
   }
   for (const auto& w : model->warnings()) log("rembert: warning: " + w);
+  if (const ComputeInfo info = model->compute_info(); !info.fallback.empty()) {
+    log("rembert: warning: " + info.requested + " products requested, " + info.compute + " used: " + info.fallback);
+  }
   std::vector<train::ParamSlot> slots = train::parameter_slots(*model, true);
   train::AdamWOptions adam;
   adam.lr = o.lr;
