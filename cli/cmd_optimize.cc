@@ -43,7 +43,7 @@ std::pair<double, double> parse_betas(const std::string& text) {
 
 Tensor vector_tensor(const std::vector<float>& v) { return Tensor::from_f32({static_cast<int64_t>(v.size())}, v); }
 
-Tensor shaped_copy(const std::vector<float>& v, const Shape& shape) {
+Tensor shaped_copy(const train::AdamW::Moment& v, const Shape& shape) {
   Tensor t(DType::F32, shape);
   std::memcpy(t.mutable_data<float>(), v.data(), v.size() * sizeof(float));
   return t;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -240,7 +242,8 @@ TEST_F(AdamWStateTest, SaveLoadRoundTripResumesBitForBit) {
   EXPECT_EQ(saved.tensors.size(), 4u);
   EXPECT_EQ(saved.tensors.at("exp_avg.dense.weight").shape(), (Shape{2, 3}));
   EXPECT_EQ(saved.tensors.at("exp_avg_sq.dense.bias").shape(), (Shape{2}));
-  EXPECT_TRUE(saved.tensors.at("exp_avg_sq.dense.weight").to_f32_vector() == original.exp_avg_sq(0));
+  const std::vector<float> saved_sq = saved.tensors.at("exp_avg_sq.dense.weight").to_f32_vector();
+  EXPECT_TRUE(std::equal(saved_sq.begin(), saved_sq.end(), original.exp_avg_sq(0).begin(), original.exp_avg_sq(0).end()));
   EXPECT_EQ(saved.metadata.at("step"), "2");
 
   // A fresh optimizer over copies of the parameters resumes where the original stands.

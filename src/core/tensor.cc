@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/zeroed_buffer.h"
 #include "rembert/error.h"
 
 namespace rembert {
@@ -71,10 +72,10 @@ int64_t shape_numel(const Shape& shape) {
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)), writable_(true) {
   size_t bytes = static_cast<size_t>(shape_numel(shape_)) * dtype_size(dtype_);
-  // Round up so that SIMD kernels may read a little past the end; zero-filled.
-  auto buffer = std::shared_ptr<uint8_t[]>(new uint8_t[bytes + 64]());
+  // 64 bytes more so that SIMD kernels may read a little past the end; zero-filled.
+  std::shared_ptr<void> buffer = zeroed_buffer(bytes + 64);
   data_ = buffer.get();
-  storage_ = std::shared_ptr<const void>(buffer, buffer.get());
+  storage_ = std::move(buffer);
 }
 
 Tensor Tensor::view(DType dtype, Shape shape, const void* data, std::shared_ptr<const void> owner, bool writable) {

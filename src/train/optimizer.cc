@@ -161,8 +161,8 @@ AdamW::AdamW(std::vector<ParamSlot> params, AdamWOptions options) : params_(std:
   for (const auto& c : chunks_of(params_)) chunks_.push_back({c.slot, c.begin, c.end});
 }
 
-const std::vector<float>& AdamW::exp_avg(size_t slot) const { return exp_avg_.at(slot); }
-const std::vector<float>& AdamW::exp_avg_sq(size_t slot) const { return exp_avg_sq_.at(slot); }
+const AdamW::Moment& AdamW::exp_avg(size_t slot) const { return exp_avg_.at(slot); }
+const AdamW::Moment& AdamW::exp_avg_sq(size_t slot) const { return exp_avg_sq_.at(slot); }
 
 void AdamW::step(double lr) {
   kernels::prepare_compute_thread();
@@ -197,14 +197,14 @@ void AdamW::step(double lr) {
 
 void AdamW::save(const std::string& path) const {
   std::vector<TensorSpec> specs;
-  std::vector<const std::vector<float>*> sources;
+  std::vector<const Moment*> sources;
   for (size_t s = 0; s < params_.size(); ++s) {
     specs.push_back({"exp_avg." + params_[s].name, DType::F32, shape_of(params_[s])});
     sources.push_back(&exp_avg_[s]);
     specs.push_back({"exp_avg_sq." + params_[s].name, DType::F32, shape_of(params_[s])});
     sources.push_back(&exp_avg_sq_[s]);
   }
-  std::map<const TensorSpec*, const std::vector<float>*> source_of;
+  std::map<const TensorSpec*, const Moment*> source_of;
   for (size_t i = 0; i < specs.size(); ++i) source_of[&specs[i]] = sources[i];
   const std::map<std::string, std::string> metadata = {
       {"format", kFormat},
@@ -217,7 +217,7 @@ void AdamW::save(const std::string& path) const {
   write_safetensors_streaming(
       path, specs,
       [&](const TensorSpec& spec, void* buffer) {
-        const std::vector<float>& values = *source_of.at(&spec);
+        const Moment& values = *source_of.at(&spec);
         if (!values.empty()) std::memcpy(buffer, values.data(), values.size() * sizeof(float));
       },
       metadata);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/zeroed_buffer.h"
 #include "rembert/tensor.h"
 
 namespace rembert::train {
@@ -43,8 +44,9 @@ class AdamW {
   int64_t steps_taken() const { return steps_; }
   const std::vector<ParamSlot>& params() const { return params_; }
   const AdamWOptions& options() const { return options_; }
-  const std::vector<float>& exp_avg(size_t slot) const;
-  const std::vector<float>& exp_avg_sq(size_t slot) const;
+  using Moment = std::vector<float, ZeroedAllocator<float>>;
+  const Moment& exp_avg(size_t slot) const;
+  const Moment& exp_avg_sq(size_t slot) const;
 
   // Resume state: tensors "exp_avg.<name>" and "exp_avg_sq.<name>" (F32, the slot's shape) and the step count in
   // the metadata ("step"). load() requires exactly these tensors with these shapes; on a mismatch it throws Error
@@ -59,7 +61,7 @@ class AdamW {
   };
   std::vector<ParamSlot> params_;
   AdamWOptions options_;
-  std::vector<std::vector<float>> exp_avg_, exp_avg_sq_;
+  std::vector<Moment> exp_avg_, exp_avg_sq_;
   std::vector<Chunk> chunks_;
   int64_t steps_ = 0;
 };
