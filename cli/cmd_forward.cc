@@ -101,15 +101,24 @@ ForwardInputs read_forward_inputs(const std::string& path, size_t num_layers) {
 
 namespace {
 
+// t[name] = value as float32, when the output was computed.
+void put_defined(TensorMap& t, const std::string& name, const Tensor& value) {
+  if (value.defined()) t[name] = value.to_f32();
+}
+
+// The heads' outputs, under their transformers names.
+void put_head_outputs(TensorMap& t, const Tensor& loss, const Tensor& logits, const Tensor& start_logits,
+                      const Tensor& end_logits) {
+  put_defined(t, "loss", loss);
+  put_defined(t, "logits", logits);
+  put_defined(t, "start_logits", start_logits);
+  put_defined(t, "end_logits", end_logits);
+}
+
 TensorMap outputs_to_tensors(const ForwardOutputs& out) {
   TensorMap t;
-  auto put = [&](const std::string& name, const Tensor& value) {
-    if (value.defined()) t[name] = value.to_f32();
-  };
-  put("loss", out.loss);
-  put("logits", out.logits);
-  put("start_logits", out.start_logits);
-  put("end_logits", out.end_logits);
+  auto put = [&](const std::string& name, const Tensor& value) { put_defined(t, name, value); };
+  put_head_outputs(t, out.loss, out.logits, out.start_logits, out.end_logits);
   put("last_hidden_state", out.last_hidden_state);
   put("pooler_output", out.pooler_output);
   for (size_t i = 0; i < out.hidden_states.size(); ++i) put("hidden_states." + std::to_string(i), out.hidden_states[i]);
@@ -165,17 +174,11 @@ void run_backward(const ForwardOptions& o) {
   model->zero_grad();
   TrainStepOutputs out = model->forward_backward(in);
   TensorMap t;
-  auto put = [&](const std::string& name, const Tensor& value) {
-    if (value.defined()) t[name] = value;
-  };
-  put("loss", out.loss);
-  put("logits", out.logits);
-  put("start_logits", out.start_logits);
-  put("end_logits", out.end_logits);
-  put("grad.inputs_embeds", out.grad_inputs_embeds);
-  put("grad.head_mask", out.grad_head_mask);
-  put("grad.encoder_hidden_states", out.grad_encoder_hidden_states);
-  for (const auto& p : model->parameters()) put("grad." + p.name, p.grad);
+  put_head_outputs(t, out.loss, out.logits, out.start_logits, out.end_logits);
+  put_defined(t, "grad.inputs_embeds", out.grad_inputs_embeds);
+  put_defined(t, "grad.head_mask", out.grad_head_mask);
+  put_defined(t, "grad.encoder_hidden_states", out.grad_encoder_hidden_states);
+  for (const auto& p : model->parameters()) put_defined(t, "grad." + p.name, p.grad);
   write_safetensors(o.output_path, t, {{"format", "pt"}});
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/random.h"
 #include "kernels/per_isa.h"
+#include "kernels/scalar_math.h"
 #include "rembert/error.h"
 
 namespace rembert::kernels {
@@ -30,31 +31,6 @@ void map_gradient(const float* x, const float* dy, float* dx, int64_t n, Grad gr
 inline float gelu_exact_derivative(float x) {
   const float kInvSqrt2 = 0.70710678118654752f, kInvSqrt2Pi = 0.39894228040143268f;
   return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) + x * std::exp(-0.5f * x * x) * kInvSqrt2Pi;
-}
-
-inline float clamp_value(float v, float lo, float hi) {
-  v = v < lo ? lo : v;
-  return v > hi ? hi : v;
-}
-
-// erf as Eigen's rational approximation (|error| < 1e-7 on [-4, 4]; beyond, +-1 to within float's spacing of 1):
-// no libm call, so loops over it vectorize.
-inline float erf_rational(float x) {
-  const float z = clamp_value(x, -4.0f, 4.0f);
-  const float z2 = z * z;
-  float p = -2.72614225801306e-10f;
-  p = p * z2 + 2.77068142495902e-08f;
-  p = p * z2 - 2.10102402082508e-06f;
-  p = p * z2 - 5.69250639462346e-05f;
-  p = p * z2 - 7.34990630326855e-04f;
-  p = p * z2 - 2.95459980854025e-03f;
-  p = p * z2 - 1.60960333262415e-02f;
-  float q = -1.45660718464996e-05f;
-  q = q * z2 - 2.13374055278905e-04f;
-  q = q * z2 - 1.68282697438203e-03f;
-  q = q * z2 - 7.37332916720468e-03f;
-  q = q * z2 - 1.42647390514189e-02f;
-  return z * p / q;
 }
 
 // exp(x) for x <= 0 (Cephes' expf: x = k ln 2 + r, |r| <= ln 2 / 2, a degree-7 polynomial of r, times 2^k; about
@@ -199,27 +175,6 @@ void activation_backward(Activation act, const float* x, const float* dy, float*
 
 namespace {
 
-// ops.cc's layer_norm_row without the residual, the same statements (so the same rounding), also returning the
-// statistics.
-REMBERT_PER_ISA void layer_norm_forward_row(const float* in, int64_t cols, const float* gamma, const float* beta,
-                                            float eps, float* o, float* mean_out, float* rstd_out) {
-  double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t c = 0; c < cols; ++c) sum += in[c];
-  const float mean = static_cast<float>(sum / static_cast<double>(cols));
-  double sq = 0.0;
-#pragma omp simd reduction(+ : sq)
-  for (int64_t c = 0; c < cols; ++c) {
-    const float d = in[c] - mean;
-    sq += static_cast<double>(d) * d;
-  }
-  const float inv_std = 1.0f / std::sqrt(static_cast<float>(sq / static_cast<double>(cols)) + eps);
-  *mean_out = mean;
-  *rstd_out = inv_std;
-#pragma omp simd
-  for (int64_t c = 0; c < cols; ++c) o[c] = (in[c] - mean) * inv_std * gamma[c] + beta[c];
-}
-
 // Reductions over rows run on fixed chunks of rows, each summing into its own double partials, the partials then
 // added in chunk order: the result depends on the row count only, not on the threads. At most kMaxRowChunks chunks
 // (bounded scratch), at least kMinChunkRows rows each.
@@ -278,14 +233,6 @@ void add_partials(const double* partials, int64_t chunks, int64_t stride, int64_
 }
 
 }  // namespace
-
-void layer_norm_forward(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta, float eps,
-                        float* out, float* mean, float* rstd) {
-#pragma omp parallel for if (rows * cols > kParallelElements)
-  for (int64_t r = 0; r < rows; ++r) {
-    layer_norm_forward_row(x + r * cols, cols, gamma, beta, eps, out + r * cols, mean + r, rstd + r);
-  }
-}
 
 void layer_norm_backward(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
                          int64_t rows, int64_t cols, float* dx, float* dgamma, float* dbeta) {

@@ -21,12 +21,7 @@ void activation_backward(Activation act, const float* x, const float* dy, float*
 // multiplies by.
 void gelu_with_derivative(const float* x, float* y, float* dydx, int64_t n);
 
-// layer_norm (ops.h), bitwise the same output, also keeping per row mean[r] and rstd[r] = 1 / sqrt(var + eps)
-// (biased variance) for the backward. out may alias x.
-void layer_norm_forward(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta, float eps,
-                        float* out, float* mean, float* rstd);
-
-// Backward of layer_norm_forward from its input x and saved mean / rstd: dx written (may alias dy), dgamma[c] and
+// Backward of layer_norm (ops.h) from its input x and the mean / rstd it kept: dx written (may alias dy), dgamma[c] and
 // dbeta[c] accumulated (+=) over the rows.
 void layer_norm_backward(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
                          int64_t rows, int64_t cols, float* dx, float* dgamma, float* dbeta);

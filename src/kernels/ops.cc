@@ -81,7 +81,7 @@ namespace {
 // One row of (x [+ residual]) normalized: the sum is formed in float as the separate add would, the statistics in
 // double (two passes, as PyTorch's float32 layer norm is accurate to), the rest vectorized per ISA.
 REMBERT_PER_ISA void layer_norm_row(const float* in, const float* residual, int64_t cols, const float* gamma,
-                                    const float* beta, float eps, float* o) {
+                                    const float* beta, float eps, float* o, float* mean_out, float* rstd_out) {
   double sum = 0.0;
   if (residual) {
 #pragma omp simd reduction(+ : sum)
@@ -102,6 +102,8 @@ REMBERT_PER_ISA void layer_norm_row(const float* in, const float* residual, int6
     sq += static_cast<double>(d) * d;
   }
   const float inv_std = 1.0f / std::sqrt(static_cast<float>(sq / static_cast<double>(cols)) + eps);
+  if (mean_out) *mean_out = mean;
+  if (rstd_out) *rstd_out = inv_std;
 #pragma omp simd
   for (int64_t c = 0; c < cols; ++c) o[c] = (in[c] - mean) * inv_std * gamma[c] + beta[c];
 }
@@ -114,16 +116,19 @@ REMBERT_PER_ISA void add_row(float* x, const float* y, int64_t n) {
 }  // namespace
 
 void layer_norm(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta, float eps,
-                float* out) {
+                float* out, float* mean, float* rstd) {
 #pragma omp parallel for if (rows * cols > 65536)
-  for (int64_t r = 0; r < rows; ++r) layer_norm_row(x + r * cols, nullptr, cols, gamma, beta, eps, out + r * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    layer_norm_row(x + r * cols, nullptr, cols, gamma, beta, eps, out + r * cols, mean ? mean + r : nullptr,
+                   rstd ? rstd + r : nullptr);
+  }
 }
 
 void add_layer_norm(float* x, const float* residual, int64_t rows, int64_t cols, const float* gamma,
                     const float* beta, float eps) {
 #pragma omp parallel for if (rows * cols > 65536)
   for (int64_t r = 0; r < rows; ++r) {
-    layer_norm_row(x + r * cols, residual + r * cols, cols, gamma, beta, eps, x + r * cols);
+    layer_norm_row(x + r * cols, residual + r * cols, cols, gamma, beta, eps, x + r * cols, nullptr, nullptr);
   }
 }
 

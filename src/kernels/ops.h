@@ -14,9 +14,11 @@ enum class Activation {
 Activation activation_from_name(const std::string& name);
 void apply_activation(Activation act, float* x, int64_t n);
 
-// out[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta, per row of `cols` values. In place is allowed.
+// out[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta, per row of `cols` values. In place is allowed. When
+// given, mean[r] and rstd[r] = 1 / sqrt(var + eps) (biased variance) are kept for the backward
+// (kernels/backward.h's layer_norm_backward).
 void layer_norm(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta, float eps,
-                float* out);
+                float* out, float* mean = nullptr, float* rstd = nullptr);
 
 // x = LayerNorm(x + residual) per row (the residual connection and the norm in one pass over the rows).
 void add_layer_norm(float* x, const float* residual, int64_t rows, int64_t cols, const float* gamma,

@@ -19,6 +19,7 @@
 #include "rembert/error.h"
 #include "kernels/onednn.h"
 #include "kernels/per_isa.h"
+#include "kernels/scalar_math.h"
 #include "kernels/threads.h"
 
 namespace rembert::kernels {
@@ -100,33 +101,13 @@ inline float round_even(float v) {
 // The per-call loops around the products (activation rounding and quantization, the int8 epilogue) are
 // REMBERT_PER_ISA (kernels/per_isa.h).
 
-inline float clamp_value(float v, float lo, float hi) {
-  v = v < lo ? lo : v;
-  return v > hi ? hi : v;
-}
-
-// erf GELU, 0.5 x (1 + erf(x / sqrt 2)), with erf as Eigen's rational approximation (|error| < 1e-7 on
-// [-4, 4], +-1 beyond in float): no libm call, so the loop vectorizes. For the int8 epilogue; float32 and
+// erf GELU, 0.5 x (1 + erf(x / sqrt 2)), erf as scalar_math.h's erf_rational. For the int8 epilogue; float32 and
 // bfloat16 fuse oneDNN's gelu_erf into the product instead.
 REMBERT_PER_ISA void gelu_erf(float* x, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const float z = clamp_value(v * 0.70710678118654752f, -4.0f, 4.0f);
-    const float z2 = z * z;
-    float p = -2.72614225801306e-10f;
-    p = p * z2 + 2.77068142495902e-08f;
-    p = p * z2 - 2.10102402082508e-06f;
-    p = p * z2 - 5.69250639462346e-05f;
-    p = p * z2 - 7.34990630326855e-04f;
-    p = p * z2 - 2.95459980854025e-03f;
-    p = p * z2 - 1.60960333262415e-02f;
-    float q = -1.45660718464996e-05f;
-    q = q * z2 - 2.13374055278905e-04f;
-    q = q * z2 - 1.68282697438203e-03f;
-    q = q * z2 - 7.37332916720468e-03f;
-    q = q * z2 - 1.42647390514189e-02f;
-    x[i] = 0.5f * v * (1.0f + z * p / q);
+    x[i] = 0.5f * v * (1.0f + erf_rational(v * 0.70710678118654752f));
   }
 }
 

@@ -6,6 +6,7 @@
 #include "kernels/threads.h"
 #include "model/forward_state.h"
 #include "model/forward_util.h"
+#include "model/inputs.h"
 #include "model/heads.h"
 #include "model/masks.h"
 #include "model/model_impl.h"
@@ -33,37 +34,12 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
   const HeadType head = m.head;
 
   ForwardInputs in = raw;
-  if (head == HeadType::MultipleChoice) {
-    for (Tensor* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.position_ids, &in.inputs_embeds}) {
-      *t = flatten_choices(*t);
-    }
-  }
-  if (in.input_ids.defined() == in.inputs_embeds.defined()) {
-    throw Error(in.input_ids.defined() ? "give either input_ids or inputs_embeds, not both"
-                                       : "give input_ids or inputs_embeds");
-  }
-
+  if (head == HeadType::MultipleChoice) model::flatten_choice_inputs(in);
   CallState st;
-  if (in.input_ids.defined()) {
-    if (in.input_ids.ndim() != 2) {
-      throw Error("input_ids: expected shape [batch, sequence]" +
-                  std::string(head == HeadType::MultipleChoice ? " per choice ([batch, choices, sequence])" : "") +
-                  ", got " + shape_to_string(raw.input_ids.shape()));
-    }
-    st.batch = in.input_ids.dim(0);
-    st.seq = in.input_ids.dim(1);
-  } else {
-    if (in.inputs_embeds.ndim() != 3 || in.inputs_embeds.dim(2) != c.input_embedding_size ||
-        !is_floating(in.inputs_embeds.dtype())) {
-      throw Error("inputs_embeds: expected a float tensor [batch, sequence, " +
-                  std::to_string(c.input_embedding_size) + "] (input_embedding_size), got " +
-                  shape_to_string(raw.inputs_embeds.shape()));
-    }
-    st.batch = in.inputs_embeds.dim(0);
-    st.seq = in.inputs_embeds.dim(1);
-  }
+  const model::BatchShape shape = model::batch_shape(in, raw, c, head == HeadType::MultipleChoice);
+  st.batch = shape.batch;
+  st.seq = shape.seq;
   const int64_t B = st.batch, S = st.seq;
-  if (S == 0) throw Error("input: the sequence is empty");
 
   // The cache belongs to decoders only (SPEC §2.8).
   st.use_cache = c.is_decoder && in.use_cache.value_or(c.use_cache);

@@ -305,4 +305,15 @@ void mask_tokens(Batch& batch, PyRandom& rng, const MlmOptions& o) {
   batch.labels = Tensor::from_i64(batch.input_ids.shape(), labels);
 }
 
+ForwardInputs forward_inputs(const Batch& batch) {
+  ForwardInputs in;
+  in.input_ids = batch.input_ids;
+  in.attention_mask = batch.attention_mask;
+  in.token_type_ids = batch.token_type_ids;
+  in.labels = batch.labels;
+  in.start_positions = batch.start_positions;
+  in.end_positions = batch.end_positions;
+  return in;
+}
+
 }  // namespace rembert::train

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "rembert/model.h"
 #include "rembert/tensor.h"
 #include "train/data.h"
 
@@ -64,6 +65,9 @@ struct Batch {
 // Collates data.features[rows] for data.task. Causal LM: labels = input_ids, with -100 where the id is the pad
 // id (DataCollatorForLanguageModeling(mlm=False); the model shifts them). Fill-mask: no labels until mask_tokens.
 Batch collate(const Dataset& data, const std::vector<int64_t>& rows, int64_t pad_token_id);
+
+// The model's arguments for a collated batch (input ids, masks, token types and the task's labels).
+ForwardInputs forward_inputs(const Batch& batch);
 
 struct MlmOptions {
   int64_t mask_token_id = -1;

@@ -85,7 +85,7 @@ void layer_norm_forward(const model::LayerNorm& ln, const float* x, int64_t rows
   }
   saved.mean.resize(static_cast<size_t>(rows));
   saved.rstd.resize(static_cast<size_t>(rows));
-  kernels::layer_norm_forward(saved.input.data(), rows, width, ln.weight.data<float>(), ln.bias.data<float>(),
+  kernels::layer_norm(saved.input.data(), rows, width, ln.weight.data<float>(), ln.bias.data<float>(),
                               static_cast<float>(eps), y, saved.mean.data(), saved.rstd.data());
 }
 

@@ -260,17 +260,29 @@ void set_text_label(Features& f, const LabelMap& map, const Row& r, const std::s
   }
 }
 
-void read_text_classification(Dataset& ds, const std::vector<Row>& rows, const Tokenizer& tok,
-                              const DataOptions& o, int64_t max_length) {
-  ds.labels = o.labels ? *o.labels : text_label_map(ds.path, rows);
+// The encoding of the tasks that cut long rows to max_length (longest first), unless they are dropped instead.
+EncodeOptions truncating_options(const DataOptions& o, int64_t max_length) {
   EncodeOptions eo;
   if (!o.drop_long_rows) {
     eo.truncation = Truncation::LongestFirst;
     eo.max_length = max_length;
   }
+  return eo;
+}
+
+// fn(c0, c1) over consecutive chunks [c0, c1) of n rows, o.encode_chunk at a time: the rows are tokenized a chunk
+// at a time (over the threads within a chunk), so the strings of a big file are not all held at once.
+template <class Fn>
+void for_each_chunk(size_t n, const DataOptions& o, Fn fn) {
   const auto chunk = static_cast<size_t>(std::max<int64_t>(1, o.encode_chunk));
-  for (size_t c0 = 0; c0 < rows.size(); c0 += chunk) {
-    const size_t c1 = std::min(rows.size(), c0 + chunk);
+  for (size_t c0 = 0; c0 < n; c0 += chunk) fn(c0, std::min(n, c0 + chunk));
+}
+
+void read_text_classification(Dataset& ds, const std::vector<Row>& rows, const Tokenizer& tok,
+                              const DataOptions& o, int64_t max_length) {
+  ds.labels = o.labels ? *o.labels : text_label_map(ds.path, rows);
+  const EncodeOptions eo = truncating_options(o, max_length);
+  for_each_chunk(rows.size(), o, [&](size_t c0, size_t c1) {
     // Rows with a text_pair are encoded as pairs, the others alone.
     std::vector<std::string> single_texts, pair_texts, pairs;
     std::vector<int64_t> single_lines, pair_lines;
@@ -303,7 +315,7 @@ void read_text_classification(Dataset& ds, const std::vector<Row>& rows, const T
       f.token_type_ids = std::move(e.token_type_ids);
       ds.features.push_back(std::move(f));
     }
-  }
+  });
 }
 
 // ---- token classification
@@ -343,9 +355,7 @@ void read_token_classification(Dataset& ds, const std::vector<Row>& rows, const 
   // is_split_into_words: every word tokenized on its own (no special tokens); the label on its first piece.
   EncodeOptions eo;
   eo.add_special_tokens = false;
-  const auto chunk = static_cast<size_t>(std::max<int64_t>(1, o.encode_chunk));
-  for (size_t c0 = 0; c0 < rows.size(); c0 += chunk) {
-    const size_t c1 = std::min(rows.size(), c0 + chunk);
+  for_each_chunk(rows.size(), o, [&](size_t c0, size_t c1) {
     std::vector<std::string> words;
     std::vector<int64_t> lines;
     for (size_t i = c0; i < c1; ++i) {
@@ -386,7 +396,7 @@ void read_token_classification(Dataset& ds, const std::vector<Row>& rows, const 
       f.token_labels.push_back(-100);  // [SEP]
       ds.features.push_back(std::move(f));
     }
-  }
+  });
 }
 
 // ---- question answering
@@ -477,9 +487,7 @@ void read_question_answering(Dataset& ds, const std::vector<Row>& rows, const To
   eo.stride = o.doc_stride;
   eo.return_overflowing_tokens = true;
   eo.overflow_covers_whole_text = true;
-  const auto chunk = static_cast<size_t>(std::max<int64_t>(1, o.encode_chunk));
-  for (size_t c0 = 0; c0 < rows.size(); c0 += chunk) {
-    const size_t c1 = std::min(rows.size(), c0 + chunk);
+  for_each_chunk(rows.size(), o, [&](size_t c0, size_t c1) {
     std::vector<std::string> questions, contexts;
     std::vector<int64_t> lines;
     const auto base = static_cast<int64_t>(ds.examples.size());
@@ -509,21 +517,15 @@ void read_question_answering(Dataset& ds, const std::vector<Row>& rows, const To
       f.token_type_ids = std::move(w.token_type_ids);
       ds.features.push_back(std::move(f));
     }
-  }
+  });
 }
 
 // ---- fill-mask, causal LM
 
 void read_plain_text(Dataset& ds, const std::vector<Row>& rows, const Tokenizer& tok, const DataOptions& o,
                      int64_t max_length) {
-  EncodeOptions eo;
-  if (!o.drop_long_rows) {
-    eo.truncation = Truncation::LongestFirst;
-    eo.max_length = max_length;
-  }
-  const auto chunk = static_cast<size_t>(std::max<int64_t>(1, o.encode_chunk));
-  for (size_t c0 = 0; c0 < rows.size(); c0 += chunk) {
-    const size_t c1 = std::min(rows.size(), c0 + chunk);
+  const EncodeOptions eo = truncating_options(o, max_length);
+  for_each_chunk(rows.size(), o, [&](size_t c0, size_t c1) {
     std::vector<std::string> texts;
     std::vector<int64_t> lines;
     for (size_t i = c0; i < c1; ++i) {
@@ -542,7 +544,7 @@ void read_plain_text(Dataset& ds, const std::vector<Row>& rows, const Tokenizer&
       f.special_tokens_mask = std::move(e.special_tokens_mask);
       ds.features.push_back(std::move(f));
     }
-  }
+  });
 }
 
 // ---- multiple choice
@@ -550,14 +552,8 @@ void read_plain_text(Dataset& ds, const std::vector<Row>& rows, const Tokenizer&
 void read_multiple_choice(Dataset& ds, const std::vector<Row>& rows, const Tokenizer& tok, const DataOptions& o,
                           int64_t max_length) {
   const std::string& path = ds.path;
-  EncodeOptions eo;
-  if (!o.drop_long_rows) {
-    eo.truncation = Truncation::LongestFirst;
-    eo.max_length = max_length;
-  }
-  const auto chunk = static_cast<size_t>(std::max<int64_t>(1, o.encode_chunk));
-  for (size_t c0 = 0; c0 < rows.size(); c0 += chunk) {
-    const size_t c1 = std::min(rows.size(), c0 + chunk);
+  const EncodeOptions eo = truncating_options(o, max_length);
+  for_each_chunk(rows.size(), o, [&](size_t c0, size_t c1) {
     std::vector<std::string> contexts, choices;
     std::vector<int64_t> lines, labels;
     for (size_t i = c0; i < c1; ++i) {
@@ -603,7 +599,7 @@ void read_multiple_choice(Dataset& ds, const std::vector<Row>& rows, const Token
       }
       ds.features.push_back(std::move(f));
     }
-  }
+  });
 }
 
 }  // namespace

@@ -28,14 +28,7 @@ std::map<std::string, double> evaluate(const Model& model, const Dataset& data, 
   for (const std::vector<int64_t>& rows : fixed_batches(n, batch_size, nullptr)) {
     Batch batch = collate(data, rows, pad_token_id);
     if (data.task == Task::FillMask) mask_tokens(batch, rng, MlmOptions{mask_token_id, c.vocab_size, mlm_probability});
-    ForwardInputs in;
-    in.input_ids = batch.input_ids;
-    in.attention_mask = batch.attention_mask;
-    in.token_type_ids = batch.token_type_ids;
-    in.labels = batch.labels;
-    in.start_positions = batch.start_positions;
-    in.end_positions = batch.end_positions;
-    const ForwardOutputs out = model.forward(in);
+    const ForwardOutputs out = model.forward(forward_inputs(batch));
     // Weighted by rows (the HF Trainer's mean over samples); LM losses by their labelled tokens.
     double weight = static_cast<double>(rows.size());
     if (data.task == Task::FillMask || data.task == Task::CausalLM) {

@@ -10,6 +10,7 @@
 #include "kernels/ops.h"
 #include "kernels/threads.h"
 #include "model/forward_util.h"
+#include "model/inputs.h"
 #include "model/masks.h"
 #include "model/params.h"
 #include "rembert/error.h"
@@ -181,35 +182,18 @@ TrainStepOutputs TrainableModel::forward_backward(const ForwardInputs& raw, cons
   if (m.head == HeadType::MultipleChoice) {
     const Tensor& shaped = raw.input_ids.defined() ? raw.input_ids : raw.inputs_embeds;
     if (shaped.defined() && shaped.ndim() >= 2) choices = shaped.dim(1);
-    for (Tensor* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.position_ids, &in.inputs_embeds}) {
-      *t = model::flatten_choices(*t);
-    }
+    model::flatten_choice_inputs(in);
   }
-  if (in.input_ids.defined() == in.inputs_embeds.defined()) {
-    throw Error(in.input_ids.defined() ? "give either input_ids or inputs_embeds, not both"
-                                       : "give input_ids or inputs_embeds");
-  }
-  int64_t B = 0, S = 0;
+  const model::BatchShape shape = model::batch_shape(in, raw, c, m.head == HeadType::MultipleChoice);
+  const int64_t B = shape.batch, S = shape.seq;
   const int64_t E = c.input_embedding_size, H = c.hidden_size;
   Tensor inputs_embeds;
   if (in.input_ids.defined()) {
-    if (in.input_ids.ndim() != 2) {
-      throw Error("input_ids: expected shape [batch, sequence], got " + shape_to_string(raw.input_ids.shape()));
-    }
-    B = in.input_ids.dim(0);
-    S = in.input_ids.dim(1);
     ws.embeddings.ids = model::index_values(in.input_ids, "input_ids", c.vocab_size, "vocab_size");
   } else {
-    if (in.inputs_embeds.ndim() != 3 || in.inputs_embeds.dim(2) != E || !is_floating(in.inputs_embeds.dtype())) {
-      throw Error("inputs_embeds: expected a float tensor [batch, sequence, " + std::to_string(E) +
-                  "] (input_embedding_size), got " + shape_to_string(raw.inputs_embeds.shape()));
-    }
-    B = in.inputs_embeds.dim(0);
-    S = in.inputs_embeds.dim(1);
     inputs_embeds = in.inputs_embeds.to_f32();
     ws.embeddings.ids.clear();
   }
-  if (S == 0) throw Error("input: the sequence is empty");
   const int64_t R = B * S;
   if (in.position_ids.defined()) {
     const Tensor& pos = in.position_ids;

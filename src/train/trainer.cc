@@ -263,18 +263,11 @@ TrainerResult train_model(const TrainerOptions& o, const std::function<void(cons
         train::PyRandom mask_rng(splitmix64(o.seed ^ splitmix64(index + 1)));
         train::mask_tokens(batch, mask_rng, mlm);
       }
-      ForwardInputs in;
-      in.input_ids = batch.input_ids;
-      in.attention_mask = batch.attention_mask;
-      in.token_type_ids = batch.token_type_ids;
-      in.labels = batch.labels;
-      in.start_positions = batch.start_positions;
-      in.end_positions = batch.end_positions;
       TrainStepOptions so;
       so.dropout = true;
       so.dropout_seed = splitmix64(o.seed + 0x5bd1e995ull * (index + 1));
       so.loss_scale = 1.0f / static_cast<float>(accum);
-      const TrainStepOutputs out = model->forward_backward(in, so);
+      const TrainStepOutputs out = model->forward_backward(train::forward_inputs(batch), so);
       step_loss += out.loss.to_f32_vector()[0] / static_cast<double>(accum);
       window_tokens += batch.real_tokens;
       result.train_tokens += batch.real_tokens;
