@@ -1,0 +1,231 @@
+/* The C API against the fixtures: forwards of tests/fixtures/cases.json (compared with transformers' outputs within
+ * each case's tolerance, as tests/conformance_test.cc does), the fill-mask pipeline of the trained masked LM against
+ * its reference top 5, and both tokenizers against tokenizer/tokenizer_cases.json. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rembert.h"
+#include "test_support.h"
+
+static json_value* cases;
+static safetensors_file tensors;
+
+static const json_value* case_named(const char* name) {
+  const json_value* list = json_get(cases, "cases");
+  size_t i;
+  for (i = 0; list && i < list->count; ++i) {
+    const char* n = json_get_string(&list->items[i], "name");
+    if (n && strcmp(n, name) == 0) return &list->items[i];
+  }
+  return NULL;
+}
+
+/* Outputs with one row per token: their padded positions are not compared. */
+static int per_token(const char* output, const char* head) {
+  if (strcmp(output, "last_hidden_state") == 0 || strcmp(output, "start_logits") == 0 ||
+      strcmp(output, "end_logits") == 0 || strncmp(output, "hidden_states.", 14) == 0) {
+    return 1;
+  }
+  return strcmp(output, "logits") == 0 && (strcmp(head, "masked-lm") == 0 || strcmp(head, "causal-lm") == 0 ||
+                                           strcmp(head, "token-classification") == 0);
+}
+
+static int compare_output(rembert_context* ctx, const char* output, const char* tensor_name, double atol,
+                          double rtol, const int64_t* keep, int64_t rows, const char* head) {
+  fixture_tensor want;
+  const float* data = NULL;
+  const int64_t* shape = NULL;
+  int ndim = -1, d;
+  char what[256];
+  snprintf(what, sizeof what, "%s (%s)", output, tensor_name);
+  REQUIRE(safetensors_get(&tensors, tensor_name, &want));
+  REQUIRE(strcmp(want.dtype, "F32") == 0);
+  REQUIRE(rembert_context_output(ctx, output, &data, &shape, &ndim) == REMBERT_OK);
+  REQUIRE(ndim == want.ndim);
+  for (d = 0; d < ndim; ++d) REQUIRE(shape[d] == want.shape[d]);
+  if (!per_token(output, head)) keep = NULL;
+  CHECK(all_close(data, (const float*)want.data, want.numel, atol, rtol, keep, rows, what));
+  return 0;
+}
+
+/* Runs one case through rembert_context_set_input + rembert_forward and compares every output it names. */
+static int run_case(rembert_context* ctx, const char* name) {
+  const json_value* c = case_named(name);
+  const json_value *inputs, *outputs, *tolerance;
+  const char* model_key;
+  char dir[512];
+  rembert_model* model = NULL;
+  const int64_t* keep = NULL;
+  int64_t rows = 0;
+  double atol, rtol;
+  size_t i;
+  printf("case %s\n", name);
+  REQUIRE(c);
+  inputs = json_get(c, "inputs");
+  outputs = json_get(c, "outputs");
+  tolerance = json_get(c, "tolerance");
+  model_key = json_get_string(c, "model");
+  REQUIRE(inputs && outputs && tolerance && model_key);
+  atol = json_get(tolerance, "atol")->number;
+  rtol = json_get(tolerance, "rtol")->number;
+  snprintf(dir, sizeof dir, "%s", fixture_path(json_get_string(json_get(json_get(cases, "models"), model_key), "dir")));
+  REQUIRE(rembert_model_load(dir, NULL, &model) == REMBERT_OK);
+
+  rembert_context_clear_inputs(ctx);
+  for (i = 0; i < inputs->count; ++i) {
+    fixture_tensor t;
+    REQUIRE(safetensors_get(&tensors, inputs->items[i].string, &t));
+    REQUIRE(strcmp(t.dtype, "I64") == 0 || strcmp(t.dtype, "F32") == 0);
+    CHECK(rembert_context_set_input(ctx, inputs->keys[i], strcmp(t.dtype, "I64") == 0 ? REMBERT_I64 : REMBERT_F32,
+                                    t.data, t.shape, t.ndim) == REMBERT_OK);
+    if (strcmp(inputs->keys[i], "attention_mask") == 0) {
+      keep = (const int64_t*)t.data;
+      rows = t.numel;
+    }
+  }
+  if (json_get(outputs, "hidden_states")) CHECK(rembert_context_set_flag(ctx, "output_hidden_states", 1) == REMBERT_OK);
+  if (rembert_forward(ctx, model) != REMBERT_OK) {
+    fprintf(stderr, "forward: %s\n", rembert_context_error(ctx));
+    ++test_failures;
+    rembert_model_free(model);
+    return 1;
+  }
+  for (i = 0; i < outputs->count; ++i) {
+    const json_value* ref = &outputs->items[i];
+    if (ref->type == JSON_STRING) {
+      compare_output(ctx, outputs->keys[i], ref->string, atol, rtol, keep, rows, rembert_model_head(model));
+    } else if (strcmp(outputs->keys[i], "hidden_states") == 0) {
+      size_t k;
+      for (k = 0; k < ref->count; ++k) {
+        char output[64];
+        snprintf(output, sizeof output, "hidden_states.%u", (unsigned)k);
+        compare_output(ctx, output, ref->items[k].string, atol, rtol, keep, rows, rembert_model_head(model));
+      }
+    }
+  }
+  rembert_model_free(model);
+  return 0;
+}
+
+/* The first `lines` lines of the trained masked LM's reference: same tokens, token strings and sequences, scores
+ * within 1e-5 (as tests/pipeline_trained_test.cc). */
+static int fill_mask_matches_reference(rembert_context* ctx, int lines) {
+  rembert_pipeline* fill = NULL;
+  char* text = read_whole_file(fixture_path("trained/lm/reference_fill_mask.jsonl"), NULL);
+  char* line = text;
+  int n = 0;
+  REQUIRE(text);
+  REQUIRE(rembert_pipeline_load(fixture_path("trained/lm"), "fill-mask", NULL, &fill) == REMBERT_OK);
+  CHECK(strcmp(rembert_pipeline_task(fill), "fill-mask") == 0);
+  while (line && *line && n < lines) {
+    char* end = strchr(line, '\n');
+    json_value *ref, *got = NULL;
+    const json_value* want;
+    const char* result = NULL;
+    size_t k;
+    if (end) *end = '\0';
+    ref = json_parse(line);
+    REQUIRE(ref);
+    want = json_get(ref, "predictions");
+    CHECK(rembert_pipeline_run(ctx, fill, json_get_string(ref, "text"), NULL, NULL, &result) == REMBERT_OK);
+    if (result) got = json_parse(result);
+    CHECK(got && got->type == JSON_ARRAY && want && got->count == want->count);
+    for (k = 0; got && want && k < got->count && k < want->count; ++k) {
+      const json_value *g = &got->items[k], *w = &want->items[k];
+      CHECK(json_get(g, "token")->number == json_get(w, "token")->number);
+      CHECK(fabs(json_get(g, "score")->number - json_get(w, "score")->number) <= 1e-5);
+      CHECK(strcmp(json_get_string(g, "token_str"), json_get_string(w, "token_str")) == 0);
+      CHECK(strcmp(json_get_string(g, "sequence"), json_get_string(w, "sequence")) == 0);
+    }
+    if (n == 0) {
+      /* transformers' top_k parameter: the best two of the same list. */
+      json_value* two = NULL;
+      CHECK(rembert_pipeline_run(ctx, fill, json_get_string(ref, "text"), NULL, "{\"top_k\": 2}", &result) ==
+            REMBERT_OK);
+      two = json_parse(result);
+      CHECK(two && two->count == 2 &&
+            json_get(&two->items[1], "token")->number == json_get(&want->items[1], "token")->number);
+      json_free(two);
+    }
+    json_free(got);
+    json_free(ref);
+    line = end ? end + 1 : NULL;
+    ++n;
+  }
+  CHECK(n == lines);
+  rembert_pipeline_free(fill);
+  free(text);
+  return 0;
+}
+
+static int same_ids(const int64_t* ids, size_t n, const json_value* want) {
+  size_t i;
+  if (!want || want->count != n) return 0;
+  for (i = 0; i < n; ++i) {
+    if ((double)ids[i] != want->items[i].number) return 0;
+  }
+  return 1;
+}
+
+/* Single texts and pairs: ids, token type ids and both decodes; `fast` reads the case's "fast" expectations. */
+static int tokenizer_matches_cases(rembert_context* ctx, const char* kind) {
+  rembert_load_options options = rembert_load_options_default();
+  rembert_tokenizer* tok = NULL;
+  json_value* all = read_json_file(fixture_path("tokenizer/tokenizer_cases.json"));
+  const json_value* list = json_get(all, "cases");
+  const int fast = strcmp(kind, "fast") == 0;
+  size_t i, checked = 0;
+  REQUIRE(list);
+  options.tokenizer = kind;
+  REQUIRE(rembert_tokenizer_load(fixture_path("tokenizer"), &options, &tok) == REMBERT_OK);
+  CHECK(rembert_tokenizer_token_to_id(tok, "[MASK]") == 4);
+  for (i = 0; i < list->count; ++i) {
+    const json_value* c = &list->items[i];
+    const char* k = json_get_string(c, "kind");
+    const json_value* want = fast ? json_get(c, "fast") : c;
+    const int64_t *ids = NULL, *types = NULL;
+    const char* decoded = NULL;
+    size_t n = 0;
+    if (strcmp(k, "single") != 0 && strcmp(k, "pair") != 0) continue;
+    CHECK(rembert_tokenizer_encode(ctx, tok, json_get_string(c, "text"), json_get_string(c, "text_pair"), 1, &ids,
+                                   &types, &n) == REMBERT_OK);
+    if (!same_ids(ids, n, json_get(want, "input_ids")) || !same_ids(types, n, json_get(want, "token_type_ids"))) {
+      fprintf(stderr, "%s (%s): ids differ\n", json_get_string(c, "name"), kind);
+      ++test_failures;
+    }
+    if (json_get_string(want, "decode")) {
+      CHECK(rembert_tokenizer_decode(ctx, tok, ids, n, 0, &decoded) == REMBERT_OK);
+      CHECK(decoded && strcmp(decoded, json_get_string(want, "decode")) == 0);
+    }
+    if (json_get_string(want, "decode_skip_special")) {
+      CHECK(rembert_tokenizer_decode(ctx, tok, ids, n, 1, &decoded) == REMBERT_OK);
+      CHECK(decoded && strcmp(decoded, json_get_string(want, "decode_skip_special")) == 0);
+    }
+    ++checked;
+  }
+  CHECK(checked >= 40);
+  rembert_tokenizer_free(tok);
+  json_free(all);
+  return 0;
+}
+
+int main(void) {
+  rembert_context* ctx = rembert_context_new();
+  const char* forward_cases[] = {"base_batch_padded", "mlm_batch_labels", "seqcls_single_label", "mc_labels",
+                                 "qa_no_labels",      "fill_mask"};
+  size_t i;
+  REQUIRE(ctx);
+  CHECK(strcmp(rembert_version(), REMBERT_VERSION_STRING) == 0);
+  cases = read_json_file(fixture_path("cases.json"));
+  REQUIRE(cases);
+  REQUIRE(safetensors_open(&tensors, fixture_path("cases.safetensors")));
+  for (i = 0; i < sizeof forward_cases / sizeof forward_cases[0]; ++i) run_case(ctx, forward_cases[i]);
+  fill_mask_matches_reference(ctx, 20);
+  tokenizer_matches_cases(ctx, "slow");
+  tokenizer_matches_cases(ctx, "fast");
+  safetensors_close(&tensors);
+  json_free(cases);
+  rembert_context_free(ctx);
+  return test_result("capi_fixtures_test");
+}
