@@ -215,7 +215,8 @@ REMBERT_API const char* rembert_pipeline_task(const rembert_pipeline* pipeline);
  * function_to_apply, truncation, max_length; token-classification aggregation_strategy, ignore_labels, stride;
  * question-answering top_k, max_answer_len, max_seq_len, doc_stride, handle_impossible_answer, align_to_words;
  * feature-extraction pooling ("none", "cls", "mean"), normalize, truncation, max_length; text-generation
- * max_new_tokens, max_length, do_sample, temperature, top_k, top_p, seed, return_full_text.
+ * max_new_tokens, max_length, do_sample, temperature, top_k, top_p, seed, return_full_text (the result is then
+ * {"generated_text": ..., "generated_ids": [the new ids]}, as `rembert text-generation --json` prints).
  * INVALID_ARGUMENT for bad parameters, BAD_INPUT for a text the pipeline refuses. Pipeline: any thread; context:
  * its thread. */
 REMBERT_API rembert_status rembert_pipeline_run(rembert_context* ctx, const rembert_pipeline* pipeline,

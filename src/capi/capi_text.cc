@@ -129,9 +129,12 @@ std::function<std::string()> prepare(const rembert_pipeline& pl, const std::stri
   }
   if (pl.task == "text-classification") {
     TextClassificationOptions o;
-    if (p.is_null("top_k")) o.top_k = 0;  // top_k=None: every label
-    if (auto k = p.integer("top_k")) o.top_k = *k;
-    if (o.top_k && *o.top_k != 0) at_least("top_k", o.top_k, 1);
+    if (auto k = p.integer("top_k")) {
+      at_least("top_k", k, 1);
+      o.top_k = *k;
+    } else if (p.is_null("top_k")) {
+      o.top_k = 0;  // top_k=None: every label
+    }
     if (auto f = p.string("function_to_apply")) o.function_to_apply = classification_function_from_name(*f);
     o.truncation = p.boolean("truncation").value_or(false);
     o.max_length = p.integer("max_length");

@@ -1,6 +1,6 @@
 /* The C API against the fixtures: forwards of tests/fixtures/cases.json (compared with transformers' outputs within
- * each case's tolerance, as tests/conformance_test.cc does), the fill-mask pipeline of the trained masked LM against
- * its reference top 5, and both tokenizers against tokenizer/tokenizer_cases.json. */
+ * each case's tolerance, as tests/conformance_test.cc does), the fill-mask and text-classification pipelines of the
+ * trained models against their references, and both tokenizers against tokenizer/tokenizer_cases.json. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +159,40 @@ static int fill_mask_matches_reference(rembert_context* ctx, int lines) {
   return 0;
 }
 
+/* The language-identification model: the first `lines` reference predictions, label and score within 1e-5 (as
+ * tests/pipeline_trained_test.cc); transformers' legacy output is a list holding the best label. */
+static int text_classification_matches_reference(rembert_context* ctx, int lines) {
+  rembert_pipeline* classify = NULL;
+  char* text = read_whole_file(fixture_path("trained/langid/reference_predictions.jsonl"), NULL);
+  char* line = text;
+  int n = 0;
+  REQUIRE(text);
+  REQUIRE(rembert_pipeline_load(fixture_path("trained/langid"), "text-classification", NULL, &classify) == REMBERT_OK);
+  while (line && *line && n < lines) {
+    char* end = strchr(line, '\n');
+    json_value *ref, *got = NULL;
+    const char* result = NULL;
+    if (end) *end = '\0';
+    ref = json_parse(line);
+    REQUIRE(ref);
+    CHECK(rembert_pipeline_run(ctx, classify, json_get_string(ref, "text"), NULL, NULL, &result) == REMBERT_OK);
+    if (result) got = json_parse(result);
+    CHECK(got && got->type == JSON_ARRAY && got->count == 1);
+    if (got && got->count == 1) {
+      CHECK(strcmp(json_get_string(&got->items[0], "label"), json_get_string(ref, "label")) == 0);
+      CHECK(fabs(json_get(&got->items[0], "score")->number - json_get(ref, "score")->number) <= 1e-5);
+    }
+    json_free(got);
+    json_free(ref);
+    line = end ? end + 1 : NULL;
+    ++n;
+  }
+  CHECK(n == lines);
+  rembert_pipeline_free(classify);
+  free(text);
+  return 0;
+}
+
 static int same_ids(const int64_t* ids, size_t n, const json_value* want) {
   size_t i;
   if (!want || want->count != n) return 0;
@@ -222,6 +256,7 @@ int main(void) {
   REQUIRE(safetensors_open(&tensors, fixture_path("cases.safetensors")));
   for (i = 0; i < sizeof forward_cases / sizeof forward_cases[0]; ++i) run_case(ctx, forward_cases[i]);
   fill_mask_matches_reference(ctx, 20);
+  text_classification_matches_reference(ctx, 10);
   tokenizer_matches_cases(ctx, "slow");
   tokenizer_matches_cases(ctx, "fast");
   safetensors_close(&tensors);
