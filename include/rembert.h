@@ -117,6 +117,10 @@ REMBERT_API rembert_status rembert_model_load(const char* model_dir, const rembe
 REMBERT_API void rembert_model_free(rembert_model* model);
 /* The head's name ("masked-lm", ...), or "" for NULL. Any thread; valid while the model lives. */
 REMBERT_API const char* rembert_model_head(const rembert_model* model);
+/* What loading had to say, as transformers logs it (head weights missing from the checkpoint and initialised,
+ * unexpected keys): the count, and message i (NULL when out of range; valid while the model lives). Any thread. */
+REMBERT_API size_t rembert_model_num_warnings(const rembert_model* model);
+REMBERT_API const char* rembert_model_warning(const rembert_model* model, size_t i);
 /* An integer field of config.json: "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
  * "input_embedding_size", "output_embedding_size", "intermediate_size", "max_position_embeddings",
  * "type_vocab_size", "num_labels". INVALID_ARGUMENT for other names. Any thread. */
@@ -204,6 +208,9 @@ REMBERT_API rembert_status rembert_pipeline_load(const char* model_dir, const ch
                                                  const rembert_load_options* options, rembert_pipeline** out);
 /* NULL is allowed. Not while another thread uses the pipeline. */
 REMBERT_API void rembert_pipeline_free(rembert_pipeline* pipeline);
+/* Loading's warnings, as rembert_model_warning (model and tokenizer). Any thread. */
+REMBERT_API size_t rembert_pipeline_num_warnings(const rembert_pipeline* pipeline);
+REMBERT_API const char* rembert_pipeline_warning(const rembert_pipeline* pipeline, size_t i);
 /* The task it was loaded for ("" for NULL). Any thread. */
 REMBERT_API const char* rembert_pipeline_task(const rembert_pipeline* pipeline);
 

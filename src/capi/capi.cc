@@ -142,6 +142,14 @@ REMBERT_API const char* rembert_model_head(const rembert_model* model) {
   return model ? rembert::head_cli_name(model->model->head()) : "";
 }
 
+REMBERT_API size_t rembert_model_num_warnings(const rembert_model* model) {
+  return model ? model->model->warnings().size() : 0;
+}
+
+REMBERT_API const char* rembert_model_warning(const rembert_model* model, size_t i) {
+  return model && i < model->model->warnings().size() ? model->model->warnings()[i].c_str() : nullptr;
+}
+
 REMBERT_API rembert_status rembert_model_config_int(const rembert_model* model, const char* field, int64_t* value) {
   return guarded(nullptr, REMBERT_INTERNAL, [&] {
     require(model, "model");

@@ -271,6 +271,14 @@ REMBERT_API rembert_status rembert_pipeline_load(const char* model_dir, const ch
 
 REMBERT_API void rembert_pipeline_free(rembert_pipeline* pipeline) { delete pipeline; }
 
+REMBERT_API size_t rembert_pipeline_num_warnings(const rembert_pipeline* pipeline) {
+  return pipeline ? pipeline->pm.warnings.size() : 0;
+}
+
+REMBERT_API const char* rembert_pipeline_warning(const rembert_pipeline* pipeline, size_t i) {
+  return pipeline && i < pipeline->pm.warnings.size() ? pipeline->pm.warnings[i].c_str() : nullptr;
+}
+
 REMBERT_API const char* rembert_pipeline_task(const rembert_pipeline* pipeline) {
   return pipeline ? pipeline->task.c_str() : "";
 }

@@ -193,6 +193,27 @@ static int text_classification_matches_reference(rembert_context* ctx, int lines
   return 0;
 }
 
+/* transformers' load warnings: the bare RemBertModel checkpoint has no masked-LM head, which is then initialised;
+ * the trained masked LM has every weight. */
+static int load_warnings(void) {
+  rembert_pipeline* fill = NULL;
+  rembert_model* model = NULL;
+  rembert_load_options options = rembert_load_options_default();
+  REQUIRE(rembert_pipeline_load(fixture_path("models/base"), "fill-mask", NULL, &fill) == REMBERT_OK);
+  CHECK(rembert_pipeline_num_warnings(fill) >= 1 && strstr(rembert_pipeline_warning(fill, 0), "cls.predictions"));
+  CHECK(rembert_pipeline_warning(fill, 99) == NULL);
+  rembert_pipeline_free(fill);
+  options.head = "masked-lm";
+  REQUIRE(rembert_model_load(fixture_path("models/base"), &options, &model) == REMBERT_OK);
+  CHECK(strcmp(rembert_model_head(model), "masked-lm") == 0);
+  CHECK(rembert_model_num_warnings(model) >= 1 && strstr(rembert_model_warning(model, 0), "newly initialized"));
+  rembert_model_free(model);
+  REQUIRE(rembert_model_load(fixture_path("trained/lm"), NULL, &model) == REMBERT_OK);
+  CHECK(rembert_model_num_warnings(model) == 0 && rembert_model_warning(model, 0) == NULL);
+  rembert_model_free(model);
+  return 0;
+}
+
 static int same_ids(const int64_t* ids, size_t n, const json_value* want) {
   size_t i;
   if (!want || want->count != n) return 0;
@@ -257,6 +278,7 @@ int main(void) {
   for (i = 0; i < sizeof forward_cases / sizeof forward_cases[0]; ++i) run_case(ctx, forward_cases[i]);
   fill_mask_matches_reference(ctx, 20);
   text_classification_matches_reference(ctx, 10);
+  load_warnings();
   tokenizer_matches_cases(ctx, "slow");
   tokenizer_matches_cases(ctx, "fast");
   safetensors_close(&tensors);
