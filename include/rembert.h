@@ -57,7 +57,7 @@ typedef enum rembert_status {
   REMBERT_FILE_NOT_FOUND = 2,   /* a path that does not exist (the message names it) */
   REMBERT_BAD_FILE = 3,         /* a file that exists but could not be read as a model or tokenizer */
   REMBERT_BAD_SHAPE = 4,        /* an input's shape does not fit the model or the other inputs */
-  REMBERT_BAD_DTYPE = 5,        /* an unknown dtype name, or a dtype this input or checkpoint does not take */
+  REMBERT_BAD_DTYPE = 5,        /* an unknown dtype name, or an element type this input does not take */
   REMBERT_BAD_INPUT = 6,        /* values the model or pipeline refused (no [MASK] in the text, invalid UTF-8, ...) */
   REMBERT_UNSUPPORTED = 7,      /* a task, head or output that this model does not have */
   REMBERT_OUT_OF_MEMORY = 8,
@@ -67,7 +67,8 @@ typedef enum rembert_status {
 /* "REMBERT_OK", "REMBERT_BAD_SHAPE", ...; "REMBERT_UNKNOWN_STATUS" for other values. Any thread. */
 REMBERT_API const char* rembert_status_name(rembert_status status);
 
-/* The message of this thread's most recent call ("" after a success). Valid until this thread's next call. */
+/* The message of this thread's most recent call that returned a rembert_status ("" after a success). Valid until
+ * this thread's next such call. */
 REMBERT_API const char* rembert_last_error(void);
 
 /* ---- Threads */
@@ -110,7 +111,8 @@ typedef struct rembert_model rembert_model;
 /* Loads config.json and the weights (model.safetensors, shards, or pytorch_model.bin) of a model folder.
  * options may be NULL (defaults). On success *out is a new model to free with rembert_model_free.
  * FILE_NOT_FOUND when the folder does not exist, BAD_DTYPE for an unknown dtype name, INVALID_ARGUMENT for an
- * unknown head name, BAD_FILE when the folder's files cannot be read. Any thread; loads may run concurrently. */
+ * unknown head name, BAD_FILE when the folder's files cannot be read or do not fit the options (a checkpoint
+ * converted to int8 asked for bfloat16, ...). Any thread; loads may run concurrently. */
 REMBERT_API rembert_status rembert_model_load(const char* model_dir, const rembert_load_options* options,
                                               rembert_model** out);
 /* NULL is allowed. Not while another thread uses the model. */
@@ -145,7 +147,7 @@ typedef enum rembert_dtype {
  * negative dimension, BAD_DTYPE for a float dtype on an integer input or the reverse. The context's thread. */
 REMBERT_API rembert_status rembert_context_set_input(rembert_context* ctx, const char* name, rembert_dtype dtype,
                                                      const void* data, const int64_t* shape, int ndim);
-/* Forgets every input and flag set on the context. The context's thread. */
+/* Forgets every input, flag and output of the context. The context's thread. */
 REMBERT_API void rembert_context_clear_inputs(rembert_context* ctx);
 /* Flags of the next forward: "output_hidden_states", "output_attentions" (0/1; default: the config's), and
  * "skip_padding" (1, the default: right-padded rows do only their real tokens' work; their padded positions come
