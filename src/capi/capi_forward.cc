@@ -151,7 +151,8 @@ REMBERT_API rembert_status rembert_context_set_input(rembert_context* ctx, const
     if (kind == input_kinds().end()) {
       std::string known;
       for (const auto& [n, k] : input_kinds()) known += (known.empty() ? "" : ", ") + n;
-      fail(REMBERT_INVALID_ARGUMENT, std::string("input \"") + name + "\" is not known (expected one of: " + known + ")");
+      fail(REMBERT_INVALID_ARGUMENT,
+           std::string("input \"") + name + "\" is not known (expected one of: " + known + ")");
     }
     if (!data) {
       ctx->inputs.erase(name);
@@ -164,11 +165,16 @@ REMBERT_API rembert_status rembert_context_set_input(rembert_context* ctx, const
       fail(REMBERT_BAD_DTYPE, std::string(name) + ": dtype " + rembert::dtype_name(dt) + " given, expected " +
                                   (floating ? "an integer dtype (I64 or I32)" : "a float dtype (F32, F16, BF16, F64)"));
     }
-    if (ndim < 0 || ndim > 8) fail(REMBERT_INVALID_ARGUMENT, std::string(name) + ": ndim " + std::to_string(ndim) + " is not in [0, 8]");
+    if (ndim < 0 || ndim > 8) {
+      fail(REMBERT_INVALID_ARGUMENT, std::string(name) + ": ndim " + std::to_string(ndim) + " is not in [0, 8]");
+    }
     if (ndim > 0) require(shape, "shape");
     Shape s(shape, shape + ndim);
     for (int64_t d : s) {
-      if (d < 0) fail(REMBERT_INVALID_ARGUMENT, std::string(name) + ": negative dimension in shape " + rembert::shape_to_string(s));
+      if (d < 0) {
+        fail(REMBERT_INVALID_ARGUMENT,
+             std::string(name) + ": negative dimension in shape " + rembert::shape_to_string(s));
+      }
     }
     Tensor t(dt, s);  // throws Error (INVALID_ARGUMENT) when the element count overflows
     if (t.nbytes() > 0) std::memcpy(t.raw_mutable_data(), data, t.nbytes());

@@ -90,7 +90,9 @@ class Parameters {
   // INVALID_ARGUMENT naming the keys that the task does not take.
   void check_all_used() const {
     for (const auto& [key, v] : p_.items()) {
-      if (!used_.count(key)) fail(REMBERT_INVALID_ARGUMENT, "parameters: \"" + key + "\" is not a " + task_ + " parameter");
+      if (!used_.count(key)) {
+        fail(REMBERT_INVALID_ARGUMENT, "parameters: \"" + key + "\" is not a " + task_ + " parameter");
+      }
     }
   }
 
@@ -101,7 +103,8 @@ class Parameters {
     return it == p_.end() || it->is_null() ? nullptr : &*it;
   }
   [[noreturn]] void wrong(const char* key, const char* expected, const json& got) const {
-    fail(REMBERT_INVALID_ARGUMENT, std::string("parameters: \"") + key + "\" must be " + expected + ", got " + got.dump());
+    fail(REMBERT_INVALID_ARGUMENT,
+         std::string("parameters: \"") + key + "\" must be " + expected + ", got " + got.dump());
   }
 
   std::string task_;
@@ -111,7 +114,8 @@ class Parameters {
 
 void at_least(const char* key, const std::optional<int64_t>& v, int64_t minimum) {
   if (v && *v < minimum) {
-    fail(REMBERT_INVALID_ARGUMENT, std::string("parameters: \"") + key + "\" must be at least " + std::to_string(minimum));
+    fail(REMBERT_INVALID_ARGUMENT,
+         std::string("parameters: \"") + key + "\" must be at least " + std::to_string(minimum));
   }
 }
 
