@@ -76,7 +76,7 @@ extern "C" {
 REMBERT_API const char* rembert_version(void) { return REMBERT_VERSION_STRING; }
 
 REMBERT_API const char* rembert_status_name(rembert_status status) {
-  switch (status) {
+  switch (rembert::capi::enum_value(status)) {
     case REMBERT_OK: return "REMBERT_OK";
     case REMBERT_INVALID_ARGUMENT: return "REMBERT_INVALID_ARGUMENT";
     case REMBERT_FILE_NOT_FOUND: return "REMBERT_FILE_NOT_FOUND";
@@ -87,6 +87,7 @@ REMBERT_API const char* rembert_status_name(rembert_status status) {
     case REMBERT_UNSUPPORTED: return "REMBERT_UNSUPPORTED";
     case REMBERT_OUT_OF_MEMORY: return "REMBERT_OUT_OF_MEMORY";
     case REMBERT_INTERNAL: return "REMBERT_INTERNAL";
+    default: break;
   }
   return "REMBERT_UNKNOWN_STATUS";
 }

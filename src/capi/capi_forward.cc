@@ -30,7 +30,7 @@ const std::map<std::string, Kind>& input_kinds() {
   return kinds;
 }
 
-DType dtype_of(rembert_dtype dtype) {
+DType dtype_of(int dtype) {
   switch (dtype) {
     case REMBERT_F32: return DType::F32;
     case REMBERT_F16: return DType::F16;
@@ -38,8 +38,9 @@ DType dtype_of(rembert_dtype dtype) {
     case REMBERT_F64: return DType::F64;
     case REMBERT_I64: return DType::I64;
     case REMBERT_I32: return DType::I32;
+    default: break;
   }
-  fail(REMBERT_BAD_DTYPE, "dtype " + std::to_string(static_cast<int>(dtype)) + " is not a rembert_dtype");
+  fail(REMBERT_BAD_DTYPE, "dtype " + std::to_string(dtype) + " is not a rembert_dtype");
 }
 
 const Shape* shape_of(const rembert_context& ctx, const char* name) {
@@ -159,7 +160,7 @@ REMBERT_API rembert_status rembert_context_set_input(rembert_context* ctx, const
       ctx->input_shapes.erase(name);
       return;
     }
-    const DType dt = dtype_of(dtype);
+    const DType dt = dtype_of(rembert::capi::enum_value(dtype));
     const bool floating = rembert::is_floating(dt);
     if ((kind->second == Kind::Integer && floating) || (kind->second == Kind::Float && !floating)) {
       fail(REMBERT_BAD_DTYPE, std::string(name) + ": dtype " + rembert::dtype_name(dt) + " given, expected " +

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <memory>
@@ -80,6 +81,16 @@ rembert_status guarded(rembert_context* ctx, rembert_status library_status, F&& 
   } catch (...) {
     return record(ctx, REMBERT_INTERNAL, "unknown exception");
   }
+}
+
+// The bits of an enum argument that came from C: any int may arrive, and loading one outside the enumerators as the
+// enum type is undefined in C++ (UBSan's -fsanitize=enum), so it is read as the int it is.
+template <class E>
+int enum_value(const E& e) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized here");
+  int v = 0;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
 }
 
 // The folder must exist (FILE_NOT_FOUND naming it otherwise).

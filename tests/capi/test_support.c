@@ -84,8 +84,17 @@ int safetensors_get(const safetensors_file* file, const char* name, fixture_tens
     out->shape[i] = (int64_t)shape->items[i].number;
     out->numel *= out->shape[i];
   }
-  out->data = file->bytes + 8 + n + (size_t)offsets->items[0].number;
+  {
+    const size_t begin = (size_t)offsets->items[0].number, end = (size_t)offsets->items[1].number;
+    out->data = malloc(end - begin + 1);
+    memcpy(out->data, file->bytes + 8 + n + begin, end - begin);
+  }
   return 1;
+}
+
+void fixture_tensor_free(fixture_tensor* tensor) {
+  free(tensor->data);
+  tensor->data = NULL;
 }
 
 int all_close(const float* actual, const float* expected, int64_t numel, double atol, double rtol,

@@ -39,13 +39,13 @@ char* read_whole_file(const char* path, size_t* size);
 /* The file as JSON (NULL when unreadable or not JSON). */
 json_value* read_json_file(const char* path);
 
-/* One tensor of a safetensors file, pointing into the file's bytes. */
+/* One tensor of a safetensors file, copied out of the file (whose tensors need not be aligned to their type). */
 typedef struct {
   char dtype[8];
   int64_t shape[8];
   int ndim;
   int64_t numel;
-  const void* data;
+  void* data; /* malloc'ed: fixture_tensor_free */
 } fixture_tensor;
 
 typedef struct {
@@ -56,6 +56,7 @@ typedef struct {
 int safetensors_open(safetensors_file* file, const char* path); /* 1 on success */
 void safetensors_close(safetensors_file* file);
 int safetensors_get(const safetensors_file* file, const char* name, fixture_tensor* out); /* 1 when found */
+void fixture_tensor_free(fixture_tensor* tensor);
 
 /* |a - e| <= atol + rtol * |e| for every element, skipping the rows (of numel / rows elements) whose keep entry is
  * 0; keep may be NULL. Prints the first difference. 1 when close. */
