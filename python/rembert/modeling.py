@@ -1,7 +1,10 @@
 """RemBERT models with transformers' names: from_pretrained(name_or_path, dtype=...) and model(**inputs)."""
 import json
+import logging
 
 from . import _convert, _loading, _rembert, outputs
+
+logger = logging.getLogger("rembert")
 
 
 class RemBertConfig:
@@ -48,6 +51,8 @@ class RemBertPreTrainedModel:
         folder = _loading.resolve(pretrained_model_name_or_path, kwargs)
         name = _loading.dtype_name(dtype if dtype is not None else torch_dtype)
         native = _rembert.Model.load(folder, cls._head, name, add_pooling_layer)
+        for warning in native.warnings:  # missing head weights initialised, unexpected keys: as transformers logs
+            logger.warning(warning)
         return cls(native, str(pretrained_model_name_or_path))
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,

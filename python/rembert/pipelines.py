@@ -195,6 +195,10 @@ def pipeline(task=None, model=None, tokenizer=None, dtype=None, torch_dtype=None
     if device not in (None, -1, "cpu") and str(device) != "cpu":
         raise ValueError(f"device={device!r}: rembert runs on the CPU only")
     klass = PIPELINES[task]
+    model_class = {m._head: m for m in modeling.RemBertPreTrainedModel.__subclasses__()}[klass._head]
+    dtype = _loading.dtype_name(dtype if dtype is not None else torch_dtype)
+    if tokenizer is not None and not isinstance(model, modeling.RemBertPreTrainedModel):
+        model = model_class.from_pretrained(model, dtype=dtype, **kwargs)  # a tokenizer of its own: load apart
     if isinstance(model, modeling.RemBertPreTrainedModel):
         if tokenizer is None:
             raise ValueError("pipeline() with a loaded model needs tokenizer=")
@@ -204,10 +208,8 @@ def pipeline(task=None, model=None, tokenizer=None, dtype=None, torch_dtype=None
         return klass(native, model, tokenizer)
     name = str(model)
     folder = _loading.resolve(name, kwargs)
-    kind = "auto" if use_fast else "slow"
-    native = _rembert.PipelineModel.load(folder, klass._head, _loading.dtype_name(dtype or torch_dtype), kind)
+    native = _rembert.PipelineModel.load(folder, klass._head, dtype, "auto" if use_fast else "slow")
     for warning in native.warnings:
         logger.warning(warning)
-    model_class = {m._head: m for m in modeling.RemBertPreTrainedModel.__subclasses__()}[klass._head]
     tok_class = tokenization.RemBertTokenizerFast if native.tokenizer.is_fast else tokenization.RemBertTokenizer
     return klass(native, model_class(native.model, name), tok_class(native.tokenizer, name))

@@ -102,3 +102,12 @@ def test_text_generation_shape():
     assert result[0]["generated_text"] == "Hello world" + new_only
     batch = generator(["Hello", "world"], max_new_tokens=2)
     assert len(batch) == 2 and isinstance(batch[0], list)
+
+
+def test_pipeline_from_loaded_model_and_tokenizer():
+    ref = read_jsonl(TRAINED_LM / "reference_fill_mask.jsonl")[0]
+    model = rembert.AutoModelForMaskedLM.from_pretrained(str(TRAINED_LM))
+    tokenizer = rembert.AutoTokenizer.from_pretrained(str(TRAINED_LM))
+    for fill in (rembert.pipeline("fill-mask", model=model, tokenizer=tokenizer),
+                 rembert.pipeline("fill-mask", model=str(TRAINED_LM), tokenizer=str(TRAINED_LM))):
+        assert [p["token"] for p in fill(ref["text"])] == [p["token"] for p in ref["predictions"]]
