@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """What calling through Python costs: a 1x128 forward of the bare RemBertModel timed through rembert.AutoModel
 (numpy in, numpy out) against `rembert bench --case encoder:1:128`'s in-process time on the same model, with the same
-token ids and threads. Rounds alternate between the two so that load on a shared machine hits both alike.
+token ids and threads. Rounds alternate between the two so that load on a shared machine hits both alike; the
+medians are the median over rounds of each round's median, the minima the fastest single call (the least disturbed
+by other load).
 
   PYTHONPATH=build/python /usr/bin/python3 bench/python_overhead.py [--model DIR] [--threads 2] [--reps 200]
 
@@ -10,6 +12,7 @@ Without --model, a random model is written with `rembert init-random --config co
 """
 import argparse
 import json
+import os
 import pathlib
 import statistics
 import subprocess
@@ -57,7 +60,7 @@ def main():
     parser.add_argument("--cli", default=str(ROOT / "build" / "rembert"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -78,10 +81,12 @@ def main():
     cli_min, py_min = min(m for _, m in cli), min(m for _, m in py)
     print(json.dumps({
         "case": "encoder:1:128", "threads": args.threads, "reps": args.reps, "rounds": args.rounds,
+        "load_average": round(os.getloadavg()[0], 2),  # a shared machine shows here
         "cli_median_ms": round(cli_median, 4), "python_median_ms": round(py_median, 4),
         "overhead_median_pct": round(100 * (py_median / cli_median - 1), 2),
         "cli_min_ms": round(cli_min, 4), "python_min_ms": round(py_min, 4),
         "overhead_min_pct": round(100 * (py_min / cli_min - 1), 2),
+        "overhead_min_us": round(1e3 * (py_min - cli_min), 1),
     }))
 
 

@@ -53,23 +53,32 @@ py::dtype numpy_dtype(DType dtype) {
   throw Error(std::string("no numpy dtype for ") + dtype_name(dtype));
 }
 
+// Native byte order: '=' native, '|' not applicable, or the explicit mark of this machine, little-endian as the
+// library's tensors are.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "rembert tensors are little-endian");
+bool native_order(const py::dtype& dt) {
+  const char order = py::detail::array_descriptor_proxy(dt.ptr())->byteorder;
+  return order == '=' || order == '|' || order == '<';
+}
+
 }  // namespace
 
 Tensor tensor_from_array(py::handle obj, const char* name) {
-  py::module_ np = py::module_::import("numpy");
-  py::array array = py::reinterpret_borrow<py::array>(np.attr("asarray")(obj));
+  // The common case, an ndarray, is taken as it is: a forward's fixed cost is a few of these calls.
+  py::array array = py::isinstance<py::array>(obj) ? py::reinterpret_borrow<py::array>(obj)
+                                                   : py::array(py::module_::import("numpy").attr("asarray")(obj));
   DType dtype{};
   if (!dtype_of(array.dtype(), &dtype)) {
     const char kind = array.dtype().kind();
     if (kind != 'i' && kind != 'u') {
       throw Error(std::string(name) + ": unsupported dtype " + py::str(array.dtype()).cast<std::string>());
     }
-    array = py::reinterpret_borrow<py::array>(array.attr("astype")("int64"));  // uint16/32/64: the library's ids
+    array = py::array(array.attr("astype")("int64"));  // uint16/32/64: as the library's ids
     dtype = DType::I64;
   }
-  const bool native = array.dtype().attr("isnative").cast<bool>();
-  if (!(array.flags() & py::array::c_style) || !native) {
-    array = py::reinterpret_borrow<py::array>(np.attr("ascontiguousarray")(array, array.dtype().attr("newbyteorder")("=")));
+  if (!(array.flags() & py::array::c_style) || !native_order(array.dtype())) {
+    py::module_ np = py::module_::import("numpy");
+    array = py::array(np.attr("ascontiguousarray")(array, array.dtype().attr("newbyteorder")("=")));
   }
   Shape shape(array.shape(), array.shape() + array.ndim());
   if (array.size() == 0) return Tensor(dtype, shape);  // an empty buffer may have no address

@@ -26,6 +26,16 @@ def test_numpy_inputs_are_read_in_place():
     assert _rembert._input_address(ids32) == address(ids32)  # int32 is read as is too
     strided = np.array([[2, 0, 17, 0, 4, 0, 3, 0]], dtype=np.int64)[:, ::2]
     assert _rembert._input_address(strided) != address(strided)  # not contiguous: one copy, made contiguous
+    swapped = ids.astype(">i8")
+    assert _rembert._input_address(swapped) != address(swapped)  # big-endian: one copy in native order
+
+
+def test_copied_inputs_give_the_same_outputs(model):
+    ids = np.array([[2, 17, 4, 3]], dtype=np.int64)
+    expected = model(input_ids=ids).logits
+    strided = np.array([[2, 0, 17, 0, 4, 0, 3, 0]], dtype=np.int64)[:, ::2]
+    for variant in (ids.astype(np.int32), ids.astype(">i8"), strided, ids.tolist()):
+        np.testing.assert_array_equal(model(input_ids=variant).logits, expected)
 
 
 def test_outputs_are_views_of_the_library_buffers(model):
