@@ -11,6 +11,7 @@ from .modeling import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, Au
 from .outputs import ModelOutput
 from .pipelines import Pipeline, pipeline
 from .tokenization import AutoTokenizer, BatchEncoding, RemBertTokenizer, RemBertTokenizerFast
+from .training import train
 
 __version__ = "0.1.0"
 
@@ -30,5 +31,5 @@ __all__ = [
     "AutoTokenizer", "BatchEncoding", "ModelOutput", "Pipeline", "RemBertConfig", "RemBertForCausalLM",
     "RemBertForMaskedLM", "RemBertForMultipleChoice", "RemBertForQuestionAnswering",
     "RemBertForSequenceClassification", "RemBertForTokenClassification", "RemBertModel", "RemBertPreTrainedModel",
-    "RemBertTokenizer", "RemBertTokenizerFast", "get_num_threads", "pipeline", "set_num_threads",
+    "RemBertTokenizer", "RemBertTokenizerFast", "get_num_threads", "pipeline", "set_num_threads", "train",
 ]

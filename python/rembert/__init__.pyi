@@ -190,3 +190,7 @@ def pipeline(task: Literal["fill-mask", "text-classification", "sentiment-analys
              tokenizer: Union[str, PreTrainedTokenizerBase, None] = None, dtype: DTypeName = None,
              torch_dtype: DTypeName = None, device: Any = None, use_fast: bool = True,
              **kwargs: Any) -> Pipeline: ...
+
+def train(model: str, task: Literal["text-classification", "token-classification", "question-answering", "fill-mask",
+                                    "multiple-choice", "causal-lm"],
+          train_file: str, output_dir: str, eval_file: Optional[str] = None, **options: Any) -> Dict[str, Any]: ...

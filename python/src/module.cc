@@ -53,4 +53,5 @@ PYBIND11_MODULE(_rembert, m) {
   bind_tokenizer(m);
   bind_model(m);
   bind_pipelines(m);
+  bind_train(m);
 }
