@@ -21,6 +21,15 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libgtest-dev libgmock-dev \
   curl gettext ca-certificates
 
+# The Python module (python/, built by CMake when pybind11 is found) and its tests: Debian's python3 with numpy and
+# pytest; setuptools/wheel/pip/venv for the offline `pip install --no-build-isolation --no-index .`.
+# python3-torch is big (libtorch alone is about 130 MB installed, plus its dependencies): it is there for
+# return_tensors="pt" and the seed examples (`import torch`), which the tests run.
+$SUDO apt-get install -y -qq --no-install-recommends \
+  python3 python3-dev pybind11-dev python3-numpy python3-pytest \
+  python3-setuptools python3-wheel python3-pip python3-venv \
+  python3-torch
+
 # Node.js and npm (the machine image may already ship them from elsewhere; don't fight that install).
 command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 
