@@ -9,9 +9,8 @@
 #include <string>
 #include <vector>
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include "kernels/packed_linear.h"
+#include "test_util.h"
 
 namespace rembert {
 namespace {
@@ -105,12 +104,8 @@ TEST(Int8Activations, ProductsWhosePairsWouldSaturateInt16AreExact) {
 // The VNNI-less path on any CPU: where the CPU has VNNI, oneDNN is capped at AVX2 for this process (ctest runs
 // every test in a process of its own, and the cap must come before oneDNN's first use).
 TEST(Int8Activations, WithoutVnniTheCodesGoAsHalves) {
-  if (cpu_has_vnni() && isa_cap().empty()) {
-    try {
-      dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2);
-    } catch (const dnnl::error&) {
-      GTEST_SKIP() << "oneDNN ran before this test in this process, so it can't be capped at AVX2: run it alone";
-    }
+  if (cpu_has_vnni() && isa_cap().empty() && !testing::cap_onednn_at_avx2()) {
+    GTEST_SKIP() << testing::kOnednnRanBeforeTheCap;
   }
   EXPECT_EQ(kernels::int8_activations(), Int8Activations::U8AsTwo7BitHalves);
   expect_products_whose_pairs_would_saturate_int16_are_exact();

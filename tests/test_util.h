@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include "rembert/error.h"
 #include "rembert/safetensors.h"
@@ -25,6 +26,19 @@
 #define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
 
 namespace rembert::testing {
+
+// Caps oneDNN at AVX2 for this process, so that a test runs the path of CPUs without VNNI, bfloat16 or AMX on any
+// CPU. Only possible before oneDNN's first use (ctest runs every test in a process of its own): false after it.
+inline bool cap_onednn_at_avx2() {
+  try {
+    dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+inline constexpr const char* kOnednnRanBeforeTheCap =
+    "oneDNN ran before this test in this process, so it can't be capped at AVX2: run it alone";
 
 inline std::string fixture_path(const std::string& relative) {
   return std::string(REMBERT_FIXTURES_DIR) + "/" + relative;

@@ -9,7 +9,6 @@
 #include <map>
 #include <set>
 #include <nlohmann/json.hpp>
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/gemm.h"
 #include "rembert/safetensors.h"
@@ -175,11 +174,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, TrainingGradsBf16, ::testing::ValuesIn(grad_c
 // as ctest runs it, before oneDNN's first use) a BFloat16 request computes in float32, says why, and gives exactly
 // the float32 step.
 TEST(TrainingGradsBf16Fallback, WithoutABfloat16MatmulTheStepIsFloat32) {
-  try {
-    dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2);
-  } catch (const dnnl::error&) {
-    GTEST_SKIP() << "oneDNN ran before this test in this process, so it can't be capped at AVX2: run it alone";
-  }
+  if (!testing::cap_onednn_at_avx2()) GTEST_SKIP() << testing::kOnednnRanBeforeTheCap;
   json c = manifest()["grad_cases"][0];
   const SafetensorsFile file = read_safetensors(fixture_path("training/" + c["file"].get<std::string>()));
   TrainableLoadOptions bf16;
