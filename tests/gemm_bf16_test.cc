@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/gemm.h"
 #include "rembert/error.h"
 #include "rembert/tensor.h"
+#include "test_util.h"
 
 namespace rembert {
 namespace {
@@ -81,15 +81,25 @@ TEST(GemmBf16Rounding, InputsAreRoundedToBfloat16) {
   for (float v : c) EXPECT_EQ(v, 64.0f + 0x1p-4f);
 }
 
+// k = 0: nothing to multiply, c = beta · c (BLAS; beta 0 writes zeros without reading c), in both precisions.
+TEST(GemmBf16Rounding, EmptyProductsScaleC) {
+  for (bool bf16 : {false, true}) {
+    if (bf16 && !kernels::bf16_gemm_available()) continue;  // the float32 half still ran
+    std::vector<float> c = {1.0f, 2.0f, 3.0f, 4.0f}, z = {std::nanf(""), 1.0f, 2.0f, 3.0f};
+    const float unused = 7.0f;
+    auto gemm = bf16 ? kernels::gemm_bf16 : kernels::sgemm_ab;
+    gemm(false, false, 2, 2, 0, 1.0f, &unused, 1, &unused, 2, 0.5f, c.data(), 2);
+    EXPECT_EQ(c, (std::vector<float>{0.5f, 1.0f, 1.5f, 2.0f})) << (bf16 ? "bf16" : "f32");
+    gemm(true, false, 2, 2, 0, 1.0f, &unused, 2, &unused, 2, 0.0f, z.data(), 2);
+    EXPECT_EQ(z, (std::vector<float>(4, 0.0f))) << (bf16 ? "bf16" : "f32");
+  }
+}
+
 // The path that replaces it where the CPU lacks avx512_bf16: capped at AVX2 (this test's own process, as ctest runs
 // it, before oneDNN's first use), oneDNN has no bfloat16 matmul of its own, and gemm_bf16 says so instead of
 // running the reference loops.
 TEST(GemmBf16Fallback, WithoutBf16TheProductIsRefusedWithTheReason) {
-  try {
-    dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2);
-  } catch (const dnnl::error&) {
-    GTEST_SKIP() << "oneDNN ran before this test in this process, so it can't be capped at AVX2: run it alone";
-  }
+  if (!testing::cap_onednn_at_avx2()) GTEST_SKIP() << testing::kOnednnRanBeforeTheCap;
   std::string why_not;
   EXPECT_FALSE(kernels::bf16_gemm_available(&why_not));
   EXPECT_NE(why_not.find("bfloat16"), std::string::npos) << why_not;

@@ -88,6 +88,12 @@ void sgemm(bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const
 void sgemm_ab(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
+  if (k == 0) {  // c = beta · c as BLAS defines it (beta 0: c is not read); oneDNN's sgemm leaves c as it was
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    }
+    return;
+  }
   dnnl_status_t status = dnnl_success;
   maybe_serial(m * n * k, [&] {
     status = dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c,
@@ -120,14 +126,13 @@ bool bf16_gemm_available(std::string* why_not) {
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
-  std::string why_not;
-  if (!bf16_gemm_available(&why_not)) throw Error("gemm_bf16: " + why_not);
-  if (k == 0) {  // nothing to multiply: c = beta · c, as BLAS (beta 0 ignores what c held)
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-    }
-    return;
+  if (!bf16_gemm_available()) {
+    std::string why_not;
+    bf16_gemm_available(&why_not);
+    throw Error("gemm_bf16: " + why_not);
   }
+  // Nothing to multiply, so nothing to round: c = beta · c, as sgemm computes it.
+  if (k == 0) return sgemm_ab(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   try {
     maybe_serial(m * n * k, [&] {
       const auto p = bf16_product(transpose_a, transpose_b, m, n, k, alpha, lda, ldb, beta, ldc);
