@@ -61,7 +61,9 @@ typedef enum rembert_status {
   REMBERT_BAD_INPUT = 6,        /* values the model or pipeline refused (no [MASK] in the text, invalid UTF-8, ...) */
   REMBERT_UNSUPPORTED = 7,      /* a task, head or output that this model does not have */
   REMBERT_OUT_OF_MEMORY = 8,
-  REMBERT_INTERNAL = 9          /* anything else; please report it */
+  REMBERT_INTERNAL = 9,         /* anything else; please report it */
+  REMBERT_HUB_ERROR = 10        /* a hub id the hub could not give: offline and not cached, unknown repo or
+                                   revision, no access (HF_TOKEN), network failure */
 } rembert_status;
 
 /* "REMBERT_OK", "REMBERT_BAD_SHAPE", ...; "REMBERT_UNKNOWN_STATUS" for other values. Any thread. */
@@ -100,6 +102,7 @@ typedef struct rembert_load_options {
                             "bfloat16", "int8" */
   const char* tokenizer; /* NULL or "auto": fast when tokenizer.json exists, else slow; "slow", "fast" */
   int add_pooling_layer; /* RemBertModel only: 1 (default) keeps the pooler */
+  const char* revision;  /* hub ids only: branch, tag or commit; NULL: "main" */
 } rembert_load_options;
 
 /* The defaults (all NULL, add_pooling_layer 1). Any thread. */
@@ -108,9 +111,12 @@ REMBERT_API rembert_load_options rembert_load_options_default(void);
 /* ---- Model: RemBertModel or one of its heads */
 typedef struct rembert_model rembert_model;
 
-/* Loads config.json and the weights (model.safetensors, shards, or pytorch_model.bin) of a model folder.
+/* Loads config.json and the weights (model.safetensors, shards, or pytorch_model.bin) of a model folder, or of a
+ * hub id ("google/rembert") fetched into and read from the Hugging Face cache as the CLI does (HF_HOME,
+ * HF_HUB_CACHE, HF_HUB_OFFLINE, HF_TOKEN, HF_ENDPOINT; options->revision); an existing folder always wins.
  * options may be NULL (defaults). On success *out is a new model to free with rembert_model_free.
- * FILE_NOT_FOUND when the folder does not exist, BAD_DTYPE for an unknown dtype name, INVALID_ARGUMENT for an
+ * FILE_NOT_FOUND when the folder does not exist (and it is no hub id), HUB_ERROR for a hub id the hub could not
+ * give, BAD_DTYPE for an unknown dtype name, INVALID_ARGUMENT for an
  * unknown head name, BAD_FILE when the folder's files cannot be read or do not fit the options (a checkpoint
  * converted to int8 asked for bfloat16, ...). Any thread; loads may run concurrently. */
 REMBERT_API rembert_status rembert_model_load(const char* model_dir, const rembert_load_options* options,
@@ -199,10 +205,10 @@ REMBERT_API rembert_status rembert_tokenizer_decode(rembert_context* ctx, const 
 /* The id of a token string, or the unk id for unknown tokens; -1 for NULL arguments. Any thread. */
 REMBERT_API int64_t rembert_tokenizer_token_to_id(const rembert_tokenizer* tokenizer, const char* token);
 
-/* ---- Pipelines: transformers' pipeline(task) on a model folder */
+/* ---- Pipelines: transformers' pipeline(task) on a model folder or hub id */
 typedef struct rembert_pipeline rembert_pipeline;
 
-/* Loads model and tokenizer of a folder for a task: "fill-mask", "text-classification" (also
+/* Loads model and tokenizer of a folder or hub id for a task: "fill-mask", "text-classification" (also
  * "sentiment-analysis"), "token-classification" (also "ner"), "question-answering", "feature-extraction",
  * "text-generation". The task picks the head (options->head is ignored). UNSUPPORTED for another task; otherwise
  * as rembert_model_load. Any thread. */
@@ -225,7 +231,7 @@ REMBERT_API const char* rembert_pipeline_task(const rembert_pipeline* pipeline);
  * question-answering top_k, max_answer_len, max_seq_len, doc_stride, handle_impossible_answer, align_to_words;
  * feature-extraction pooling ("none", "cls", "mean"), normalize, truncation, max_length; text-generation
  * max_new_tokens, max_length, do_sample, temperature, top_k, top_p, seed, return_full_text (the result is then
- * {"generated_text": ..., "generated_ids": [the new ids]}, as `rembert text-generation --json` prints).
+ * [{"generated_text": ...}]).
  * INVALID_ARGUMENT for bad parameters, BAD_INPUT for a text the pipeline refuses. Pipeline: any thread; context:
  * its thread. */
 REMBERT_API rembert_status rembert_pipeline_run(rembert_context* ctx, const rembert_pipeline* pipeline,

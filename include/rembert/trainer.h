@@ -64,4 +64,9 @@ struct TrainerResult {
 TrainerResult train_model(const TrainerOptions& options,
                           const std::function<void(const std::string&)>& log = nullptr);
 
+// The final evaluation of train_model alone: options.model (a fine-tuned folder or hub id, its labels from its
+// config.json) on options.eval_file for options.task. Reads task, model, revision, eval_file, batch_size,
+// max_length, drop_long_rows, mlm_probability, seed and threads. Returns eval_loss and the task's metrics.
+std::map<std::string, double> evaluate_model(const TrainerOptions& options);
+
 }  // namespace rembert

@@ -11,7 +11,7 @@ from .modeling import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, Au
 from .outputs import ModelOutput
 from .pipelines import Pipeline, pipeline
 from .tokenization import AutoTokenizer, BatchEncoding, RemBertTokenizer, RemBertTokenizerFast
-from .training import train
+from .training import TrainOutput, Trainer, TrainingArguments, train
 
 __version__ = "0.1.0"
 
@@ -31,5 +31,6 @@ __all__ = [
     "AutoTokenizer", "BatchEncoding", "ModelOutput", "Pipeline", "RemBertConfig", "RemBertForCausalLM",
     "RemBertForMaskedLM", "RemBertForMultipleChoice", "RemBertForQuestionAnswering",
     "RemBertForSequenceClassification", "RemBertForTokenClassification", "RemBertModel", "RemBertPreTrainedModel",
-    "RemBertTokenizer", "RemBertTokenizerFast", "get_num_threads", "pipeline", "set_num_threads", "train",
+    "RemBertTokenizer", "RemBertTokenizerFast", "TrainOutput", "Trainer", "TrainingArguments", "get_num_threads",
+    "pipeline", "set_num_threads", "train",
 ]

@@ -1,6 +1,6 @@
 # Type stubs of the public API of `rembert` (for editors and type checkers).
 from collections import OrderedDict
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Dict, List, Literal, Mapping, NamedTuple, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
@@ -151,9 +151,10 @@ class RemBertPreTrainedModel:
                  output_hidden_states: Optional[bool] = None, return_dict: Optional[bool] = None,
                  skip_padding: Optional[bool] = None, logits_rows: Optional[Sequence[int]] = None) -> ModelOutput: ...
     forward = __call__
-    def generate(self, input_ids: ArrayLike, max_new_tokens: Optional[int] = None, max_length: Optional[int] = None,
-                 do_sample: bool = False, temperature: float = 1.0, top_k: int = 50, top_p: float = 1.0,
-                 eos_token_id: Optional[int] = None, seed: int = 0, **kwargs: Any) -> Any: ...
+    def generate(self, input_ids: ArrayLike, attention_mask: Optional[ArrayLike] = None,
+                 max_new_tokens: Optional[int] = None, max_length: Optional[int] = None, do_sample: bool = False,
+                 temperature: float = 1.0, top_k: int = 50, top_p: float = 1.0, eos_token_id: Optional[int] = None,
+                 pad_token_id: Optional[int] = None, seed: int = 0, **kwargs: Any) -> Any: ...
     @property
     def dtype(self) -> str: ...
     @property
@@ -194,3 +195,68 @@ def pipeline(task: Literal["fill-mask", "text-classification", "sentiment-analys
 def train(model: str, task: Literal["text-classification", "token-classification", "question-answering", "fill-mask",
                                     "multiple-choice", "causal-lm"],
           train_file: str, output_dir: str, eval_file: Optional[str] = None, **options: Any) -> Dict[str, Any]: ...
+
+TaskName = Literal["text-classification", "token-classification", "question-answering", "fill-mask",
+                   "multiple-choice", "causal-lm"]
+
+class TrainingArguments:
+    output_dir: str
+    num_train_epochs: float
+    max_steps: int
+    per_device_train_batch_size: int
+    per_device_eval_batch_size: int
+    learning_rate: float
+    lr_scheduler_type: str
+    warmup_ratio: float
+    warmup_steps: int
+    weight_decay: float
+    adam_beta1: float
+    adam_beta2: float
+    adam_epsilon: float
+    max_grad_norm: float
+    gradient_accumulation_steps: int
+    seed: int
+    logging_steps: int
+    save_steps: int
+    save_strategy: Literal["steps", "no"]
+    eval_steps: Optional[int]
+    eval_strategy: Literal["no", "steps"]
+    bf16: bool
+    resume_from_checkpoint: Optional[str]
+    max_length: int
+    max_tokens_per_batch: int
+    drop_long_rows: bool
+    dropout: Optional[float]
+    mlm_probability: float
+    threads: int
+    def __init__(self, output_dir: str, num_train_epochs: float = 3.0, max_steps: int = -1,
+                 per_device_train_batch_size: int = 8, per_device_eval_batch_size: int = 8,
+                 learning_rate: float = 5e-5, lr_scheduler_type: str = "linear", warmup_ratio: float = 0.0,
+                 warmup_steps: int = 0, weight_decay: float = 0.0, adam_beta1: float = 0.9, adam_beta2: float = 0.999,
+                 adam_epsilon: float = 1e-8, max_grad_norm: float = 1.0, gradient_accumulation_steps: int = 1,
+                 seed: int = 42, logging_steps: int = 500, save_steps: int = 500, save_strategy: str = "steps",
+                 eval_steps: Optional[int] = None, eval_strategy: str = "no", bf16: bool = False,
+                 resume_from_checkpoint: Optional[str] = None, max_length: int = 0, max_tokens_per_batch: int = 0,
+                 drop_long_rows: bool = False, dropout: Optional[float] = None, mlm_probability: float = 0.15,
+                 threads: int = 0) -> None: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class TrainOutput(NamedTuple):
+    global_step: int
+    training_loss: float
+    metrics: Dict[str, float]
+
+class Trainer:
+    model: Any
+    task: TaskName
+    args: TrainingArguments
+    state: Dict[str, Any]
+    def __init__(self, model: Union[str, RemBertPreTrainedModel, None] = None,
+                 args: Optional[TrainingArguments] = None,
+                 train_dataset: Union[str, Sequence[Mapping[str, Any]], None] = None,
+                 eval_dataset: Union[str, Sequence[Mapping[str, Any]], None] = None, task: Optional[TaskName] = None,
+                 tokenizer: Any = None, data_collator: None = None, compute_metrics: None = None,
+                 processing_class: Any = None) -> None: ...
+    def train(self, resume_from_checkpoint: Optional[str] = None) -> TrainOutput: ...
+    def evaluate(self, eval_dataset: Union[str, Sequence[Mapping[str, Any]], None] = None) -> Dict[str, float]: ...
+    def save_model(self, output_dir: Optional[str] = None) -> None: ...

@@ -38,9 +38,10 @@ class RemBertPreTrainedModel:
                      "start_positions", "end_positions")
     _flags = ("use_cache", "output_attentions", "output_hidden_states", "skip_padding", "logits_rows")
 
-    def __init__(self, native, name_or_path=""):
+    def __init__(self, native, name_or_path="", folder=None):
         self._native = native
         self.name_or_path = name_or_path
+        self._folder = folder  # the local folder it was loaded from (Trainer fine-tunes from there)
         self.config = RemBertConfig(json.loads(native.config_json))
 
     @classmethod
@@ -53,7 +54,7 @@ class RemBertPreTrainedModel:
         native = _rembert.Model.load(folder, cls._head, name, add_pooling_layer)
         for warning in native.warnings:  # missing head weights initialised, unexpected keys: as transformers logs
             logger.warning(warning)
-        return cls(native, str(pretrained_model_name_or_path))
+        return cls(native, str(pretrained_model_name_or_path), folder)
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                  inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
@@ -83,22 +84,37 @@ class RemBertPreTrainedModel:
 
     forward = __call__
 
-    def generate(self, input_ids, max_new_tokens=None, max_length=None, do_sample=False, temperature=1.0, top_k=50,
-                 top_p=1.0, eos_token_id=None, seed=0, **kwargs):
-        """Greedy (or sampled) continuation of one prompt: [1, prompt + new] ids, numpy or torch like the input."""
-        torch_in = _convert.is_torch_tensor(input_ids)
-        ids = _convert.to_numpy(input_ids)
-        if ids.ndim == 2:
-            if ids.shape[0] != 1:
-                raise ValueError(f"generate() takes one prompt, got a batch of {ids.shape[0]}")
-            ids = ids[0]
-        prompt = [int(i) for i in ids]
-        options = dict(max_new_tokens=max_new_tokens, max_length=max_length, do_sample=do_sample,
-                       temperature=temperature, top_k=top_k, top_p=top_p, eos_token_id=eos_token_id, seed=seed)
-        new = _rembert.generate(self._native, prompt, options)
+    def generate(self, input_ids, attention_mask=None, max_new_tokens=None, max_length=None, do_sample=False,
+                 temperature=1.0, top_k=50, top_p=1.0, eos_token_id=None, pad_token_id=None, seed=0, **kwargs):
+        """Greedy (or sampled) continuation of each prompt: [B, columns + new] ids, numpy or torch like the input.
+        Each row is continued from its real tokens alone (attention_mask 1; padding on either side), so a row's
+        result is its result as a batch of one; rows that stop early (eos) are right-padded with pad_token_id
+        (default: the config's). Sampling: row i uses seed + i."""
         import numpy as np
 
-        out = np.asarray([prompt + list(new)], dtype=np.int64)
+        torch_in = _convert.is_torch_tensor(input_ids)
+        ids = _convert.to_numpy(input_ids)
+        if ids.ndim == 1:
+            ids = ids[None, :]
+        if ids.ndim != 2 or ids.shape[0] == 0:
+            raise ValueError(f"generate(): input_ids must be [batch, length], got shape {list(ids.shape)}")
+        mask = None if attention_mask is None else _convert.to_numpy(attention_mask)
+        if mask is not None and mask.shape != ids.shape:
+            raise ValueError(f"generate(): attention_mask shape {list(mask.shape)} != input_ids shape "
+                             f"{list(ids.shape)}")
+        if pad_token_id is None:
+            pad_token_id = getattr(self.config, "pad_token_id", None) or 0
+        rows = []
+        for i, row in enumerate(ids):
+            prompt = [int(t) for t in (row if mask is None else row[mask[i] != 0])]
+            options = dict(max_new_tokens=max_new_tokens, max_length=max_length, do_sample=do_sample,
+                           temperature=temperature, top_k=top_k, top_p=top_p, eos_token_id=eos_token_id,
+                           seed=seed + i)
+            rows.append([int(t) for t in row] + list(_rembert.generate(self._native, prompt, options)))
+        width = max(len(r) for r in rows)
+        out = np.full((len(rows), width), pad_token_id, dtype=np.int64)
+        for i, r in enumerate(rows):
+            out[i, :len(r)] = r
         return _convert.to_torch(out) if torch_in else out
 
     @property

@@ -19,9 +19,7 @@ class Pipeline:
         self.tokenizer = tokenizer
 
     def __call__(self, inputs, **kwargs):
-        if isinstance(inputs, (list, tuple)):
-            return [self._one(x, kwargs) for x in inputs]
-        return self._one(inputs, kwargs)
+        return _each(inputs, lambda x: self._one(x, kwargs))
 
     def _one(self, inputs, kwargs):
         raise NotImplementedError
@@ -87,9 +85,7 @@ class TokenClassificationPipeline(Pipeline):
                 e["score"] = np.float32(e["score"])  # transformers' scores here are numpy float32
             return entities
 
-        if isinstance(inputs, (list, tuple)):
-            return [one(x) for x in inputs]
-        return one(inputs)
+        return _each(inputs, one)
 
 
 class QuestionAnsweringPipeline(Pipeline):
@@ -157,25 +153,36 @@ class FeatureExtractionPipeline(Pipeline):
                 return features
             return torch.from_numpy(features)
 
-        if isinstance(inputs, (list, tuple)):
-            return [one(x) for x in inputs]
-        return one(inputs)
+        return _each(inputs, one)
 
 
 class TextGenerationPipeline(Pipeline):
     task = "text-generation"
     _head = "causal-lm"
 
-    def __call__(self, text_inputs, return_tensors=False, return_text=True, **kwargs):
-        def one(prompt):
-            result = self._native.text_generation(prompt, kwargs)
-            if return_tensors:
-                return [{"generated_token_ids": result["prompt_ids"] + result["generated_ids"]}]
-            return [{"generated_text": result["generated_text"]}]
+    def __call__(self, text_inputs, return_tensors=False, return_text=True, num_return_sequences=1, **kwargs):
+        if num_return_sequences < 1:
+            raise ValueError(f"num_return_sequences must be at least 1, got {num_return_sequences}")
+        if num_return_sequences > 1 and not kwargs.get("do_sample"):
+            # transformers refuses the same: greedy search returns one sequence.
+            raise ValueError("Greedy methods without beam search do not support `num_return_sequences` different "
+                             f"than 1 (got {num_return_sequences}); pass do_sample=True")
+        seed = kwargs.pop("seed", 0) or 0
 
-        if isinstance(text_inputs, (list, tuple)):
-            return [one(x) for x in text_inputs]
-        return one(text_inputs)
+        def sequence(prompt, i):
+            result = self._native.text_generation(prompt, dict(kwargs, seed=seed + i))  # sample i: seed + i
+            if return_tensors:
+                return {"generated_token_ids": result["prompt_ids"] + result["generated_ids"]}
+            return {"generated_text": result["generated_text"]}
+
+        return _each(text_inputs, lambda prompt: [sequence(prompt, i) for i in range(num_return_sequences)])
+
+
+def _each(inputs, one):
+    """transformers' pipelines take one input or a list of them, and answer in kind."""
+    if isinstance(inputs, (list, tuple)):
+        return [one(x) for x in inputs]
+    return one(inputs)
 
 
 PIPELINES = {p.task: p for p in (FillMaskPipeline, TextClassificationPipeline, TokenClassificationPipeline,

@@ -1,4 +1,5 @@
-// rembert.train(): fine-tuning end to end (rembert/trainer.h, what `rembert train` runs), with the GIL released.
+// rembert.train() / Trainer: fine-tuning end to end and evaluation alone (rembert/trainer.h, what `rembert train`
+// runs), with the GIL released.
 #include <pybind11/stl.h>
 
 #include <set>
@@ -81,6 +82,14 @@ void bind_train(py::module_& m) {
         d["train_loss"] = r.last_loss;
         d["eval"] = r.eval;
         return d;
+      },
+      py::arg("options"));
+  m.def(
+      "evaluate",
+      [](const py::dict& kw) {
+        const TrainerOptions o = trainer_options(kw);
+        py::gil_scoped_release unlocked;
+        return evaluate_model(o);
       },
       py::arg("options"));
 }

@@ -102,6 +102,18 @@ def test_text_generation_shape():
     assert result[0]["generated_text"] == "Hello world" + new_only
     batch = generator(["Hello", "world"], max_new_tokens=2)
     assert len(batch) == 2 and isinstance(batch[0], list)
+    assert batch[1] == generator("world", max_new_tokens=2)
+
+
+def test_text_generation_num_return_sequences():
+    generator = rembert.pipeline("text-generation", model=str(FIXTURES / "models" / "clm"))
+    sampled = generator("Hello world", max_new_tokens=4, do_sample=True, num_return_sequences=3, seed=7)
+    assert len(sampled) == 3 and all(list(s) == ["generated_text"] for s in sampled)
+    # Sample i is the single sample of seed 7 + i.
+    for i, s in enumerate(sampled):
+        assert [s] == generator("Hello world", max_new_tokens=4, do_sample=True, seed=7 + i)
+    with pytest.raises(ValueError, match="num_return_sequences"):
+        generator("Hello world", max_new_tokens=4, num_return_sequences=2)
 
 
 def test_pipeline_from_loaded_model_and_tokenizer():

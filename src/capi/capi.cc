@@ -6,6 +6,7 @@
 
 #include "capi_internal.h"
 #include "rembert/error.h"
+#include "rembert/hub.h"
 
 using rembert::capi::fail;
 using rembert::capi::guarded;
@@ -32,11 +33,26 @@ rembert_status record(rembert_context* ctx, rembert_status status, const char* m
   return status;
 }
 
-void require_dir(const char* dir, const char* what) {
-  require(dir, what);
+std::string resolve_folder(const char* name_or_path, const rembert_load_options* options, bool weights,
+                           const char* what) {
+  require(name_or_path, what);
+  const std::string name = name_or_path;
   struct stat st {};
-  if (stat(dir, &st) != 0) fail(REMBERT_FILE_NOT_FOUND, std::string(what) + " '" + dir + "' does not exist");
-  if (!S_ISDIR(st.st_mode)) fail(REMBERT_FILE_NOT_FOUND, std::string(what) + " '" + dir + "' is not a folder");
+  if (stat(name_or_path, &st) == 0 || !is_hub_repo_id(name)) {
+    if (stat(name_or_path, &st) != 0) fail(REMBERT_FILE_NOT_FOUND, std::string(what) + " '" + name + "' does not exist");
+    if (!S_ISDIR(st.st_mode)) fail(REMBERT_FILE_NOT_FOUND, std::string(what) + " '" + name + "' is not a folder");
+    return name;
+  }
+  HubOptions hub;
+  if (options && options->revision) hub.revision = options->revision;
+  hub.progress = HubProgress::Lines;
+  ModelParts parts;
+  parts.weights = weights;
+  try {
+    return resolve_model_for_task(name, hub, parts);
+  } catch (const Error& e) {
+    fail(REMBERT_HUB_ERROR, e.what());
+  }
 }
 
 LoadOptions load_options_of(const rembert_load_options* options) {
@@ -87,6 +103,7 @@ REMBERT_API const char* rembert_status_name(rembert_status status) {
     case REMBERT_UNSUPPORTED: return "REMBERT_UNSUPPORTED";
     case REMBERT_OUT_OF_MEMORY: return "REMBERT_OUT_OF_MEMORY";
     case REMBERT_INTERNAL: return "REMBERT_INTERNAL";
+    case REMBERT_HUB_ERROR: return "REMBERT_HUB_ERROR";
     default: break;
   }
   return "REMBERT_UNKNOWN_STATUS";
@@ -122,6 +139,7 @@ REMBERT_API rembert_load_options rembert_load_options_default(void) {
   o.dtype = nullptr;
   o.tokenizer = nullptr;
   o.add_pooling_layer = 1;
+  o.revision = nullptr;
   return o;
 }
 
@@ -129,10 +147,10 @@ REMBERT_API rembert_status rembert_model_load(const char* model_dir, const rembe
                                               rembert_model** out) {
   return guarded(nullptr, REMBERT_BAD_FILE, [&] {
     require(out, "out");
-    rembert::capi::require_dir(model_dir, "model folder");
+    const std::string dir = rembert::capi::resolve_folder(model_dir, options, true, "model folder or hub id");
     const rembert::LoadOptions o = rembert::capi::load_options_of(options);
     auto handle = std::make_unique<rembert_model>();
-    handle->model = rembert::Model::load(model_dir, o);
+    handle->model = rembert::Model::load(dir, o);
     *out = handle.release();
   });
 }

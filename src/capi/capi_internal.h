@@ -93,8 +93,11 @@ int enum_value(const E& e) {
   return v;
 }
 
-// The folder must exist (FILE_NOT_FOUND naming it otherwise).
-void require_dir(const char* dir, const char* what);
+// A local folder for a folder or hub id, as the CLI resolves it (the Hugging Face cache, HF_HUB_OFFLINE, HF_TOKEN,
+// HF_ENDPOINT; options->revision): FILE_NOT_FOUND for a path that is neither, HUB_ERROR when the hub could not
+// give it. `weights`: the model's weights too (else config and tokenizer files only).
+std::string resolve_folder(const char* name_or_path, const rembert_load_options* options, bool weights,
+                           const char* what);
 // The LoadOptions and tokenizer kind of C options (NULL: defaults); BAD_DTYPE / INVALID_ARGUMENT for bad names.
 rembert::LoadOptions load_options_of(const rembert_load_options* options);
 rembert::TokenizerKind tokenizer_kind_of(const rembert_load_options* options);

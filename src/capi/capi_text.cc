@@ -184,7 +184,11 @@ std::function<std::string()> prepare(const rembert_pipeline& pl, const std::stri
   if (auto s = p.integer("seed")) o.seed = static_cast<uint64_t>(*s);
   o.return_full_text = p.boolean("return_full_text").value_or(true);
   at_least("max_new_tokens", o.max_new_tokens, 1);
-  return [&pm, text, o] { return to_json(text_generation(pm, text, o)); };
+  // transformers' shape: a list with one {"generated_text"} per returned sequence.
+  return [&pm, text, o] {
+    const json result = json::array({{{"generated_text", text_generation(pm, text, o).generated_text}}});
+    return result.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
 }
 
 }  // namespace
@@ -197,10 +201,10 @@ REMBERT_API rembert_status rembert_tokenizer_load(const char* dir, const rembert
                                                   rembert_tokenizer** out) {
   return guarded(nullptr, REMBERT_BAD_FILE, [&] {
     require(out, "out");
-    rembert::capi::require_dir(dir, "tokenizer folder");
+    const std::string folder = rembert::capi::resolve_folder(dir, options, false, "tokenizer folder or hub id");
     const rembert::TokenizerKind kind = rembert::capi::tokenizer_kind_of(options);
     auto handle = std::make_unique<rembert_tokenizer>();
-    handle->tokenizer = rembert::load_tokenizer(dir, kind);
+    handle->tokenizer = rembert::load_tokenizer(folder, kind);
     *out = handle.release();
   });
 }
@@ -262,13 +266,13 @@ REMBERT_API rembert_status rembert_pipeline_load(const char* model_dir, const ch
     require(out, "out");
     require(task, "task");
     const Task t = task_of(task);
-    rembert::capi::require_dir(model_dir, "model folder");
+    const std::string dir = rembert::capi::resolve_folder(model_dir, options, true, "model folder or hub id");
     rembert::LoadOptions o = rembert::capi::load_options_of(options);
     o.head = t.head;
     const rembert::TokenizerKind kind = rembert::capi::tokenizer_kind_of(options);
     auto handle = std::make_unique<rembert_pipeline>();
     handle->task = t.name;
-    handle->pm = rembert::load_pipeline_model(model_dir, t.head, o, kind);
+    handle->pm = rembert::load_pipeline_model(dir, t.head, o, kind);
     *out = handle.release();
   });
 }

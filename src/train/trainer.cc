@@ -99,7 +99,67 @@ json run_identity(const TrainerOptions& o, int64_t total_steps) {
           {"total_steps", total_steps}, {"lr", o.lr}, {"schedule", o.schedule}};
 }
 
+// How rows become features: the length limit (the task's default, at most the model's positions) and QA windows.
+train::DataOptions data_options_for(const TrainerOptions& o, Task task, const RemBertConfig& config) {
+  train::DataOptions d;
+  const int64_t task_default = task == Task::QuestionAnswering ? 384 : 512;
+  d.max_length = std::min(o.max_length > 0 ? o.max_length : task_default, config.max_position_embeddings);
+  d.drop_long_rows = o.drop_long_rows;
+  // run_qa's default stride is a third of its 384-token windows.
+  d.doc_stride = std::min<int64_t>(128, d.max_length / 3);
+  return d;
+}
+
+// The label map a fine-tuned model was trained with, from its config (evaluation without the training file).
+train::LabelMap label_map_of(const RemBertConfig& c, Task task) {
+  train::LabelMap map;
+  if (task == Task::TextClassification) {
+    const std::string problem = c.problem_type.value_or(c.num_labels() == 1 ? "regression" : "single_label_classification");
+    map.problem = problem == "regression"                   ? train::ProblemType::Regression
+                  : problem == "multi_label_classification" ? train::ProblemType::MultiLabel
+                                                            : train::ProblemType::SingleLabel;
+  }
+  map.from_names = true;
+  for (const auto& [id, name] : c.id2label) {
+    if (id != static_cast<int64_t>(map.id2label.size())) {
+      throw Error("config.json: id2label is not 0..n-1 (id " + std::to_string(id) + ")");
+    }
+    map.id2label.push_back(name);
+    map.label2id[name] = id;
+  }
+  return map;
+}
+
 }  // namespace
+
+std::map<std::string, double> evaluate_model(const TrainerOptions& o) {
+  if (o.eval_file.empty()) throw Error("evaluate: an eval file is required");
+  if (o.batch_size < 1) throw Error("evaluate: --batch-size must be at least 1");
+  set_num_threads(o.threads);
+  kernels::prepare_compute_thread();
+  const Task task = train::task_from_name(o.task);
+  HubOptions hub;
+  hub.revision = o.revision;
+  const std::string dir = resolve_model_for_task(o.model, hub, ModelParts{true, true, true});
+  const RemBertConfig config = RemBertConfig::from_json_file(dir + "/config.json");
+  std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(dir);
+  train::DataOptions data_options = data_options_for(o, task, config);
+  data_options.keep_qa_offsets = true;
+  train::LabelMap labels;
+  if (task == Task::TextClassification || task == Task::TokenClassification) {
+    labels = label_map_of(config, task);
+    data_options.labels = &labels;
+  }
+  const train::Dataset data = train::read_dataset(o.eval_file, task, *tokenizer, data_options);
+  LoadOptions load;
+  load.head = head_of(task);
+  load.init_seed = o.seed;
+  auto model = Model::load(dir, load);
+  const int64_t mask_id = tokenizer->mask_token_id();
+  if (task == Task::FillMask && mask_id < 0) throw Error(dir + ": the tokenizer has no mask token");
+  return train::evaluate(*model, data, o.batch_size, config.pad_token_id.value_or(0), mask_id, o.mlm_probability,
+                         o.seed);
+}
 
 TrainerResult train_model(const TrainerOptions& o, const std::function<void(const std::string&)>& log_fn) {
   auto log = [&](const std::string& line) {
@@ -125,14 +185,7 @@ TrainerResult train_model(const TrainerOptions& o, const std::function<void(cons
   const std::string weights_dir = o.resume.empty() ? source_dir : o.resume;
   RemBertConfig config = RemBertConfig::from_json_file(source_dir + "/config.json");
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(source_dir);
-  train::DataOptions data_options;
-  data_options.max_length = o.max_length > 0 ? o.max_length : 0;
-  const int64_t task_default = task == Task::QuestionAnswering ? 384 : 512;
-  data_options.max_length = std::min(data_options.max_length > 0 ? data_options.max_length : task_default,
-                                     config.max_position_embeddings);
-  data_options.drop_long_rows = o.drop_long_rows;
-  // run_qa's default stride is a third of its 384-token windows.
-  data_options.doc_stride = std::min<int64_t>(128, data_options.max_length / 3);
+  train::DataOptions data_options = data_options_for(o, task, config);
   data_options.keep_qa_offsets = false;
   const auto t_data = std::chrono::steady_clock::now();
   const train::Dataset train_data = train::read_dataset(o.train_file, task, *tokenizer, data_options);

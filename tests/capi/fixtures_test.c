@@ -113,89 +113,80 @@ static int run_case(rembert_context* ctx, const char* name) {
   return 0;
 }
 
-/* The first `lines` lines of the trained masked LM's reference: same tokens, token strings and sequences, scores
- * within 1e-5 (as tests/pipeline_trained_test.cc). */
-static int fill_mask_matches_reference(rembert_context* ctx, int lines) {
-  rembert_pipeline* fill = NULL;
-  char* text = read_whole_file(fixture_path("trained/lm/reference_fill_mask.jsonl"), NULL);
+/* Runs the pipeline on the "text" of each of the first `lines` lines of a reference file and hands check() the
+ * reference line and the parsed result (NULL when the run failed). */
+typedef void (*reference_check)(rembert_context* ctx, const rembert_pipeline* pipeline, const json_value* ref,
+                                const json_value* got, int n);
+
+static int matches_reference(rembert_context* ctx, const char* model, const char* task, const char* reference,
+                             int lines, reference_check check) {
+  rembert_pipeline* pipeline = NULL;
+  char* text = read_whole_file(fixture_path(reference), NULL);
   char* line = text;
   int n = 0;
   REQUIRE(text);
-  REQUIRE(rembert_pipeline_load(fixture_path("trained/lm"), "fill-mask", NULL, &fill) == REMBERT_OK);
-  CHECK(strcmp(rembert_pipeline_task(fill), "fill-mask") == 0);
+  REQUIRE(rembert_pipeline_load(fixture_path(model), task, NULL, &pipeline) == REMBERT_OK);
+  CHECK(strcmp(rembert_pipeline_task(pipeline), task) == 0);
   while (line && *line && n < lines) {
     char* end = strchr(line, '\n');
     json_value *ref, *got = NULL;
-    const json_value* want;
     const char* result = NULL;
-    size_t k;
     if (end) *end = '\0';
     ref = json_parse(line);
     REQUIRE(ref);
-    want = json_get(ref, "predictions");
-    CHECK(rembert_pipeline_run(ctx, fill, json_get_string(ref, "text"), NULL, NULL, &result) == REMBERT_OK);
+    CHECK(rembert_pipeline_run(ctx, pipeline, json_get_string(ref, "text"), NULL, NULL, &result) == REMBERT_OK);
     if (result) got = json_parse(result);
-    CHECK(got && got->type == JSON_ARRAY && want && got->count == want->count);
-    for (k = 0; got && want && k < got->count && k < want->count; ++k) {
-      const json_value *g = &got->items[k], *w = &want->items[k];
-      CHECK(json_get(g, "token")->number == json_get(w, "token")->number);
-      CHECK(fabs(json_get(g, "score")->number - json_get(w, "score")->number) <= 1e-5);
-      CHECK(strcmp(json_get_string(g, "token_str"), json_get_string(w, "token_str")) == 0);
-      CHECK(strcmp(json_get_string(g, "sequence"), json_get_string(w, "sequence")) == 0);
-    }
-    if (n == 0) {
-      /* transformers' top_k parameter: the best two of the same list. */
-      json_value* two = NULL;
-      CHECK(rembert_pipeline_run(ctx, fill, json_get_string(ref, "text"), NULL, "{\"top_k\": 2}", &result) ==
-            REMBERT_OK);
-      two = json_parse(result);
-      CHECK(two && two->count == 2 &&
-            json_get(&two->items[1], "token")->number == json_get(&want->items[1], "token")->number);
-      json_free(two);
-    }
+    check(ctx, pipeline, ref, got, n);
     json_free(got);
     json_free(ref);
     line = end ? end + 1 : NULL;
     ++n;
   }
   CHECK(n == lines);
-  rembert_pipeline_free(fill);
+  rembert_pipeline_free(pipeline);
   free(text);
   return 0;
 }
 
-/* The language-identification model: the first `lines` reference predictions, label and score within 1e-5 (as
- * tests/pipeline_trained_test.cc); transformers' legacy output is a list holding the best label. */
-static int text_classification_matches_reference(rembert_context* ctx, int lines) {
-  rembert_pipeline* classify = NULL;
-  char* text = read_whole_file(fixture_path("trained/langid/reference_predictions.jsonl"), NULL);
-  char* line = text;
-  int n = 0;
-  REQUIRE(text);
-  REQUIRE(rembert_pipeline_load(fixture_path("trained/langid"), "text-classification", NULL, &classify) == REMBERT_OK);
-  while (line && *line && n < lines) {
-    char* end = strchr(line, '\n');
-    json_value *ref, *got = NULL;
-    const char* result = NULL;
-    if (end) *end = '\0';
-    ref = json_parse(line);
-    REQUIRE(ref);
-    CHECK(rembert_pipeline_run(ctx, classify, json_get_string(ref, "text"), NULL, NULL, &result) == REMBERT_OK);
-    if (result) got = json_parse(result);
-    CHECK(got && got->type == JSON_ARRAY && got->count == 1);
-    if (got && got->count == 1) {
-      CHECK(strcmp(json_get_string(&got->items[0], "label"), json_get_string(ref, "label")) == 0);
-      CHECK(fabs(json_get(&got->items[0], "score")->number - json_get(ref, "score")->number) <= 1e-5);
-    }
-    json_free(got);
-    json_free(ref);
-    line = end ? end + 1 : NULL;
-    ++n;
+/* The trained masked LM's reference: same tokens, token strings and sequences, scores within 1e-5 (as
+ * tests/pipeline_trained_test.cc). */
+static void check_fill_mask(rembert_context* ctx, const rembert_pipeline* fill, const json_value* ref,
+                            const json_value* got, int n) {
+  const json_value* want = json_get(ref, "predictions");
+  const char* result = NULL;
+  size_t k;
+  CHECK(got && got->type == JSON_ARRAY && want && got->count == want->count);
+  for (k = 0; got && want && k < got->count && k < want->count; ++k) {
+    const json_value *g = &got->items[k], *w = &want->items[k];
+    CHECK(json_get(g, "token")->number == json_get(w, "token")->number);
+    CHECK(fabs(json_get(g, "score")->number - json_get(w, "score")->number) <= 1e-5);
+    CHECK(strcmp(json_get_string(g, "token_str"), json_get_string(w, "token_str")) == 0);
+    CHECK(strcmp(json_get_string(g, "sequence"), json_get_string(w, "sequence")) == 0);
   }
-  CHECK(n == lines);
-  rembert_pipeline_free(classify);
-  free(text);
-  return 0;
+  if (n == 0 && want && want->count >= 2) {
+    /* transformers' top_k parameter: the best two of the same list. */
+    json_value* two = NULL;
+    CHECK(rembert_pipeline_run(ctx, fill, json_get_string(ref, "text"), NULL, "{\"top_k\": 2}", &result) ==
+          REMBERT_OK);
+    if (result) two = json_parse(result);
+    CHECK(two && two->count == 2 &&
+          json_get(&two->items[1], "token")->number == json_get(&want->items[1], "token")->number);
+    json_free(two);
+  }
+}
+
+/* The language-identification model's reference predictions, label and score within 1e-5 (as
+ * tests/pipeline_trained_test.cc); transformers' legacy output is a list holding the best label. */
+static void check_text_classification(rembert_context* ctx, const rembert_pipeline* classify, const json_value* ref,
+                                      const json_value* got, int n) {
+  (void)ctx;
+  (void)classify;
+  (void)n;
+  CHECK(got && got->type == JSON_ARRAY && got->count == 1);
+  if (got && got->count == 1) {
+    CHECK(strcmp(json_get_string(&got->items[0], "label"), json_get_string(ref, "label")) == 0);
+    CHECK(fabs(json_get(&got->items[0], "score")->number - json_get(ref, "score")->number) <= 1e-5);
+  }
 }
 
 /* transformers' load warnings: the bare RemBertModel checkpoint has no masked-LM head, which is then initialised;
@@ -216,6 +207,31 @@ static int load_warnings(void) {
   REQUIRE(rembert_model_load(fixture_path("trained/lm"), NULL, &model) == REMBERT_OK);
   CHECK(rembert_model_num_warnings(model) == 0 && rembert_model_warning(model, 0) == NULL);
   rembert_model_free(model);
+  return 0;
+}
+
+/* text-generation answers in transformers' shape, [{"generated_text": ...}]: the prompt then the continuation, which
+ * return_full_text=false gives alone. */
+static int text_generation_shape(rembert_context* ctx) {
+  rembert_pipeline* generate = NULL;
+  const char* result = NULL;
+  json_value *full = NULL, *new_only = NULL;
+  const char *full_text, *new_text;
+  REQUIRE(rembert_pipeline_load(fixture_path("models/clm"), "text-generation", NULL, &generate) == REMBERT_OK);
+  REQUIRE(rembert_pipeline_run(ctx, generate, "Hello world", NULL, "{\"max_new_tokens\": 3}", &result) == REMBERT_OK);
+  full = json_parse(result);
+  REQUIRE(rembert_pipeline_run(ctx, generate, "Hello world", NULL,
+                               "{\"max_new_tokens\": 3, \"return_full_text\": false}", &result) == REMBERT_OK);
+  new_only = json_parse(result);
+  CHECK(full && full->type == JSON_ARRAY && full->count == 1 && full->items[0].count == 1);
+  CHECK(new_only && new_only->type == JSON_ARRAY && new_only->count == 1);
+  full_text = full && full->count == 1 ? json_get_string(&full->items[0], "generated_text") : NULL;
+  new_text = new_only && new_only->count == 1 ? json_get_string(&new_only->items[0], "generated_text") : NULL;
+  CHECK(full_text && new_text && strncmp(full_text, "Hello world", 11) == 0 && strlen(new_text) > 0 &&
+        strcmp(full_text + 11, new_text) == 0);
+  json_free(full);
+  json_free(new_only);
+  rembert_pipeline_free(generate);
   return 0;
 }
 
@@ -281,9 +297,11 @@ int main(void) {
   REQUIRE(cases);
   REQUIRE(safetensors_open(&tensors, fixture_path("cases.safetensors")));
   for (i = 0; i < sizeof forward_cases / sizeof forward_cases[0]; ++i) run_case(ctx, forward_cases[i]);
-  fill_mask_matches_reference(ctx, 20);
-  text_classification_matches_reference(ctx, 10);
+  matches_reference(ctx, "trained/lm", "fill-mask", "trained/lm/reference_fill_mask.jsonl", 20, check_fill_mask);
+  matches_reference(ctx, "trained/langid", "text-classification", "trained/langid/reference_predictions.jsonl", 10,
+                    check_text_classification);
   load_warnings();
+  text_generation_shape(ctx);
   tokenizer_matches_cases(ctx, "slow");
   tokenizer_matches_cases(ctx, "fast");
   safetensors_close(&tensors);
