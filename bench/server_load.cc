@@ -3,6 +3,7 @@
 // Prints one Markdown table row: clients, requests, errors, throughput, p50 and p99 latency.
 //
 //   rembert_server_load --port 8080 --clients 64 --seconds 10 [--route /embed] [--requests-per-client N]
+// (/fill-mask gets a [MASK] in each text, /question-answering a question about it.)
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
   app.add_option("--clients", clients, "Concurrent clients")->capture_default_str();
   app.add_option("--seconds", seconds, "Duration of the run (ignored with --requests-per-client)")->capture_default_str();
   app.add_option("--requests-per-client", requests_per_client, "Fixed number of requests per client instead");
-  app.add_option("--route", route, "/embed or /predict")->capture_default_str();
+  app.add_option("--route", route, "/embed, /predict, /fill-mask, /token-classification or /question-answering")
+      ->capture_default_str();
   app.add_option("--label", label, "First column of the printed row");
   CLI11_PARSE(app, argc, argv);
 
@@ -37,7 +39,14 @@ int main(int argc, char** argv) {
   for (int k = 0; k < 64; ++k) {
     std::string text = "request " + std::to_string(k);
     for (int w = 0; w < 2 + (k * 7) % 12; ++w) text += " " + words[static_cast<size_t>(k + w) % words.size()];
-    bodies.push_back(nlohmann::json{{"inputs", text}}.dump());
+    if (route == "/fill-mask") {
+      bodies.push_back(nlohmann::json{{"inputs", text + " [MASK] " + words[static_cast<size_t>(k) % words.size()]}}.dump());
+    } else if (route == "/question-answering") {
+      bodies.push_back(nlohmann::json{{"question", "what does the " + words[static_cast<size_t>(k) % words.size()] + " do?"},
+                                      {"context", text}}.dump());
+    } else {
+      bodies.push_back(nlohmann::json{{"inputs", text}}.dump());
+    }
   }
 
   std::mutex mutex;

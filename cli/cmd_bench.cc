@@ -152,7 +152,7 @@ Case make_case(const std::string& spec, const std::shared_ptr<const Model>& shar
     if (model.head() != HeadType::MaskedLM) {
       throw Error("case '" + spec + "' needs a masked-LM model (this one is " + head_class_name(model.head()) + ")");
     }
-    PipelineModel pm{shared, load_tokenizer(model_dir), {}};
+    PipelineModel pm{shared, load_tokenizer(model_dir), {}, {}};
     if (pm.tokenizer->size() < model.config().vocab_size) {
       // Predictions of ids the tokenizer lacks would decode to nothing: not the real pipeline's work.
       throw Error("case '" + spec + "': the tokenizer has " + std::to_string(pm.tokenizer->size()) +

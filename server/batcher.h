@@ -1,10 +1,11 @@
-// The dynamic batcher: one worker thread owns the model's compute. HTTP threads tokenize and enqueue; the worker
-// pops queued sequences in arrival order while their real tokens fit --max-batch-tokens, pads them right to the
-// longest, runs Model::forward once for the batch and hands every sequence its own rows back.
+// The dynamic batcher: one worker thread owns the model's compute. HTTP threads tokenize and queue forwards of one
+// sequence each; the worker pops queued forwards in arrival order while their tokens fit --max-batch-tokens, pads
+// them right to the longest, runs Model::forward once for the batch and hands every forward its own rows back.
 //
-// Pipeline requests (fill-mask, token-classification, question-answering, generate) are queued as "solo" jobs: a
-// closure the worker runs on its own, in the same arrival order, so the model is only ever driven by one thread
-// (all cores go to one forward at a time, no oversubscription).
+// Every route's compute goes through this queue: the TEI routes as Sequences (the worker also reduces the rows to
+// what the route returns), the pipeline routes as the pipelines' own forwards (PipelineModel::forward_fn). Work
+// that can't share a batch (generation, forwards with a cache) runs as a "solo" job in the same arrival order, so
+// the model is only ever driven by one thread (all cores go to one forward at a time, no oversubscription).
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -72,6 +74,9 @@ class Batcher {
 
   // Queues every sequence of `group`; the caller then waits on the group.
   void submit(const std::shared_ptr<RequestGroup>& group);
+  // Model::forward(in) on the worker, batched with the forwards queued beside it when `in` is one plain sequence
+  // (see batchable()), else alone; blocks until done and returns (or throws) what Model::forward does.
+  ForwardOutputs forward(ForwardInputs in);
   // Queues a closure to run alone on the worker thread; exceptions it throws are its own business (caught and
   // dropped here, so the worker survives).
   void submit_solo(std::function<void()> job);
@@ -80,14 +85,21 @@ class Batcher {
   size_t queue_size() const;
   bool healthy() const { return running_.load(); }
 
+  // A forward that can share a batch: one sequence [1, S] of ids (with token types and a right-padding mask at
+  // most), no cache, past, labels, embeddings, position ids or head mask, and no per-layer outputs.
+  static bool batchable(const ForwardInputs& in, const RemBertConfig& config);
+
  private:
+  // One queued forward of one sequence, or a solo job. `finish` gets the sequence's own outputs (shaped as a
+  // batch of one) or the error of the batch.
   struct Entry {
-    std::shared_ptr<RequestGroup> group;  // null: a solo job
-    size_t index = 0;
-    std::function<void()> solo;
+    ForwardInputs in;
+    std::function<void(ForwardOutputs*, const std::string& error)> finish;
+    std::function<void()> solo;  // set: a solo job
     int64_t tokens = 0;
     std::chrono::steady_clock::time_point queued_at;
   };
+  void enqueue(std::vector<Entry> entries);
   void run();
   void run_batch(std::vector<Entry>& batch);
 

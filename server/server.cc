@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <numeric>
 #include <set>
@@ -162,6 +163,7 @@ class App {
 
   const ServerOptions& o_;
   PipelineModel pm_;
+  PipelineModel batched_;  // pm_ whose forwards go through the batcher (the pipeline routes)
   std::string model_dir_;
   HeadType head_ = HeadType::Model;
   int64_t max_input_length_ = 0;
@@ -215,6 +217,8 @@ void App::load() {
   bo.pad_token_id = c.pad_token_id.value_or(0);
   bo.debug_delay_ms = o_.debug_batch_delay_ms;
   batcher_ = std::make_unique<Batcher>(pm_.model, bo, metrics_);
+  batched_ = pm_;
+  batched_.forward_fn = [this](const ForwardInputs& in) { return batcher_->forward(in); };
 }
 
 void App::write_error(const httplib::Request& req, httplib::Response& res, const ApiError& e) const {
@@ -855,10 +859,14 @@ std::vector<std::string> texts_of(const json& body, bool& single) {
 
 template <class Input, class F>
 void App::respond_each(const std::vector<Input>& inputs, bool single, httplib::Response& res, F&& result_json) {
-  std::vector<std::string> results;
-  run_solo([&] {
-    for (const Input& input : inputs) results.push_back(result_json(input));
-  });
+  // Each input runs on a thread of its own, so that its forward joins the batcher's queue beside the others (and
+  // beside other requests'): the pipelines' forwards of one request share a batch.
+  std::vector<std::future<std::string>> pending;
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    pending.push_back(std::async(std::launch::async, [&result_json, &inputs, i] { return result_json(inputs[i]); }));
+  }
+  std::vector<std::string> results = {result_json(inputs.at(0))};  // the first on this thread
+  for (auto& p : pending) results.push_back(p.get());
   if (single) {
     res.set_content(results.at(0), "application/json");
     return;
@@ -885,7 +893,7 @@ void App::handle_fill_mask(const httplib::Request& req, httplib::Response& res) 
     options.targets = *t;
   }
   for (const std::string& text : texts) encode(text, nullptr, false, Side::Right);  // length and tokenizer checks
-  respond_each(texts, single, res, [&](const std::string& text) { return to_json(fill_mask(pm_, text, options)); });
+  respond_each(texts, single, res, [&](const std::string& text) { return to_json(fill_mask(batched_, text, options)); });
 }
 
 void App::handle_token_classification(const httplib::Request& req, httplib::Response& res) {
@@ -906,7 +914,7 @@ void App::handle_token_classification(const httplib::Request& req, httplib::Resp
     for (const std::string& text : texts) encode(text, nullptr, false, Side::Right);
   }
   respond_each(texts, single, res,
-               [&](const std::string& text) { return to_json(token_classification(pm_, text, options)); });
+               [&](const std::string& text) { return to_json(token_classification(batched_, text, options)); });
 }
 
 void App::handle_question_answering(const httplib::Request& req, httplib::Response& res) {
@@ -951,7 +959,7 @@ void App::handle_question_answering(const httplib::Request& req, httplib::Respon
   if (!options.max_seq_len) options.max_seq_len = std::min<int64_t>(384, max_input_length_);
   if (options.doc_stride && *options.doc_stride < 0) invalid("`doc_stride` must not be negative");
   respond_each(items, single, res, [&](const Item& item) {
-    return to_json(question_answering(pm_, item.question, item.context, options), options.top_k == 1);
+    return to_json(question_answering(batched_, item.question, item.context, options), options.top_k == 1);
   });
 }
 

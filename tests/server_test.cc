@@ -828,6 +828,105 @@ TEST(Server, ConcurrentClientsEachGetTheirOwnAnswer) {
   EXPECT_EQ(server.stop(), 0) << server.stderr_text();
 }
 
+// Same structure and strings, numbers within atol (a pipeline's scores in a batch may differ in the last bits from
+// the same sequence alone).
+bool json_close(const json& a, const json& b, double atol = 1e-5) {
+  if (a.is_number() && b.is_number()) return std::abs(a.get<double>() - b.get<double>()) <= atol;
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_array()) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!json_close(a[i], b[i], atol)) return false;
+    }
+    return true;
+  }
+  if (a.is_object()) {
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      if (!b.contains(it.key()) || !json_close(it.value(), b[it.key()], atol)) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+// The pipeline routes go through the batcher's queue too: under concurrent clients their forwards share batches,
+// and every answer is still the library pipeline's answer for that input alone.
+TEST(Server, PipelineRoutesShareBatchesUnderLoad) {
+  struct Route {
+    const char* model;
+    const char* path;
+    std::vector<json> bodies;
+    std::vector<std::string> expected;
+  };
+  std::vector<Route> routes(3);
+  {
+    const rembert::PipelineModel pm = load("mlm");
+    routes[0] = {"mlm", "/fill-mask", {}, {}};
+    for (const std::string t : {"The capital of France is [MASK].", "Hello [MASK] [MASK] world", "[MASK] is a word",
+                                "one two three [MASK] five six seven eight nine"}) {
+      routes[0].bodies.push_back(json{{"inputs", t}});
+      routes[0].expected.push_back(rembert::to_json(rembert::fill_mask(pm, t)));
+    }
+  }
+  {
+    const rembert::PipelineModel pm = load("tokcls");
+    routes[1] = {"tokcls", "/token-classification", {}, {}};
+    for (const std::string t : {"My name is Wolfgang and I live in Berlin", "Hello world", "Paris is in France",
+                                "a b c d e f g h i j k l m n o p"}) {
+      routes[1].bodies.push_back(json{{"inputs", t}});
+      routes[1].expected.push_back(rembert::to_json(rembert::token_classification(pm, t)));
+    }
+  }
+  {
+    const rembert::PipelineModel pm = load("qa");
+    routes[2] = {"qa", "/question-answering", {}, {}};
+    const std::string c = "My name is Wolfgang and I live in Berlin.";
+    for (const std::string q : {"Where do I live?", "What is my name?", "Who?", "Where is Berlin and who lives there?"}) {
+      routes[2].bodies.push_back(json{{"question", q}, {"context", c}});
+      rembert::QuestionAnsweringOptions o;
+      routes[2].expected.push_back(rembert::to_json(rembert::question_answering(pm, q, c, o), true));
+    }
+  }
+  for (const Route& route : routes) {
+    SCOPED_TRACE(route.path);
+    ServerProcess server({"--model", fixture_path(std::string("models/") + route.model)});
+    ASSERT_GT(server.port(), 0);
+    constexpr int kClients = 16;
+    std::atomic<int> requests{0}, errors{0};
+    std::mutex failures_mutex;
+    std::string failure;
+    const auto until = Clock::now() + std::chrono::milliseconds(1500);
+    std::vector<std::thread> clients;
+    for (int c = 0; c < kClients; ++c) {
+      clients.emplace_back([&, c] {
+        for (size_t round = 0; Clock::now() < until; ++round) {
+          const size_t i = (static_cast<size_t>(c) + round) % route.bodies.size();
+          const HttpResponse r = post(server, route.path, route.bodies[i].dump());
+          ++requests;
+          if (r.status != 200 || !json_close(json::parse(r.body), json::parse(route.expected[i]))) {
+            ++errors;
+            std::lock_guard<std::mutex> lock(failures_mutex);
+            failure = std::to_string(r.status) + " " + r.body.substr(0, 300) + " expected " + route.expected[i];
+          }
+        }
+      });
+    }
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(errors.load(), 0) << failure;
+    const std::string metrics = http(server.port(), "GET", "/metrics", "").body;
+    auto metric = [&](const std::string& name) {
+      const size_t at = metrics.find(name + " ");
+      return at == std::string::npos ? -1.0 : std::atof(metrics.c_str() + at + name.size() + 1);
+    };
+    const double batches = metric("rembert_batch_size_count"), singles = metric("rembert_batch_size_bucket{le=\"1\"}");
+    EXPECT_GT(batches, 0);
+    EXPECT_LT(singles, batches) << "no forward pass batched two sequences";
+    std::printf("[ info     ] %s: %d requests from %d clients, %.0f forward passes, %.0f of one sequence\n", route.path,
+                requests.load(), kClients, batches, singles);
+    std::fflush(stdout);  // before the next server's fork copies the buffer
+    EXPECT_EQ(server.stop(), 0) << server.stderr_text();
+  }
+}
+
 // ---------------------------------------------------------------- graceful shutdown
 
 TEST(Server, SigtermFinishesTheRequestInFlightAndExitsZero) {

@@ -26,6 +26,11 @@ struct PipelineModel {
   std::shared_ptr<const Tokenizer> tokenizer;
   // Messages transformers would log (missing head weights, truncated targets, ...), for the caller to show.
   std::vector<std::string> warnings;
+  // How the pipelines run the model: model->forward when empty. A caller may route the forwards elsewhere (the
+  // server hands them to its batcher, which runs those of concurrent requests as one batch); it must return what
+  // model->forward returns for the same inputs. Every pipeline forward is one sequence ([1, S]).
+  std::function<ForwardOutputs(const ForwardInputs&)> forward_fn;
+  ForwardOutputs forward(const ForwardInputs& in) const { return forward_fn ? forward_fn(in) : model->forward(in); }
 };
 
 // Loads config, weights and tokenizer of a model folder for `head` (default: the config's architectures[0]).

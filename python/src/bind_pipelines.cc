@@ -193,7 +193,7 @@ void bind_pipelines(py::module_& m) {
       .def_static(
           "from_parts",
           [](std::shared_ptr<Model> model, std::shared_ptr<Tokenizer> tokenizer) {
-            return std::make_shared<PipelineModel>(PipelineModel{std::move(model), std::move(tokenizer), {}});
+            return std::make_shared<PipelineModel>(PipelineModel{std::move(model), std::move(tokenizer), {}, {}});
           },
           py::arg("model"), py::arg("tokenizer"))
       .def_property_readonly("model", [](const PipelineModel& pm) { return std::const_pointer_cast<Model>(pm.model); })

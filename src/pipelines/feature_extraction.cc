@@ -21,7 +21,7 @@ Tensor feature_extraction(const PipelineModel& pm, const std::string& text, cons
   const Encoding enc = pm.tokenizer->encode(text, nullptr, eo);
   const auto S = static_cast<int64_t>(enc.input_ids.size());
   ForwardInputs in = pipelines::inputs_of(enc);
-  ForwardOutputs out = pm.model->forward(in);
+  ForwardOutputs out = pm.forward(in);
   // model_outputs[0]: last_hidden_state for RemBertModel, the first output (logits) for the heads, as transformers.
   Tensor features = out.last_hidden_state.defined() ? out.last_hidden_state : out.logits;
   const int64_t H = features.dim(-1);

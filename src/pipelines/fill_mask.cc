@@ -65,7 +65,7 @@ std::vector<std::vector<FillMaskPrediction>> fill_mask(const PipelineModel& pm, 
 
   ForwardInputs in = pipelines::inputs_of(enc);
   in.logits_rows = mask_rows;  // the vocabulary projection only where it is needed
-  const Tensor logits = pm.model->forward(in).logits;  // [masks, V]
+  const Tensor logits = pm.forward(in).logits;  // [masks, V]
   const int64_t V = logits.dim(1);
 
   std::vector<int64_t> candidates;

@@ -225,7 +225,7 @@ std::vector<Answer> question_answering(const PipelineModel& pm, const std::strin
                   std::to_string(config.max_position_embeddings) + "); pass a smaller max_seq_len");
     }
     ForwardInputs in = pipelines::inputs_of(window);
-    const ForwardOutputs out = model.forward(in);
+    const ForwardOutputs out = pm.forward(in);
     const std::vector<float> start_logits = out.start_logits.to_f32_vector();
     const std::vector<float> end_logits = out.end_logits.to_f32_vector();
 

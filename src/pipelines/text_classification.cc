@@ -44,7 +44,7 @@ std::vector<LabelScore> text_classification(const PipelineModel& pm, const std::
   if (options.truncation) eo.truncation = Truncation::LongestFirst;
   const Encoding enc = pm.tokenizer->encode(text, text_pair, eo);
   ForwardInputs in = pipelines::inputs_of(enc);
-  const Tensor logits = pm.model->forward(in).logits;
+  const Tensor logits = pm.forward(in).logits;
   const int64_t L = logits.dim(1);
   const float* x = logits.data<float>();
 

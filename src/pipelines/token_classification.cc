@@ -383,7 +383,7 @@ std::vector<TokenEntity> token_classification(const PipelineModel& pm, const std
                   "); set model_max_length in tokenizer_config.json to truncate (and use stride to cover it all)");
     }
     ForwardInputs in = pipelines::inputs_of(enc);
-    const Tensor logits = model.forward(in).logits;  // [1, S, labels]
+    const Tensor logits = pm.forward(in).logits;  // [1, S, labels]
     const int64_t L = logits.dim(2);
     const float* x = logits.data<float>();
     std::vector<float> scores(static_cast<size_t>(S * L));
