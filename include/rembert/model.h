@@ -101,6 +101,10 @@ struct ForwardInputs {
   // Decoders: the in-place cache instead of past_key_values. Its cache->length() positions are the past; this call
   // appends its own keys and values to it (whatever use_cache says) and returns no past_key_values.
   KVCache* cache = nullptr;
+  // Decoders, one decode step of independent sequences (continuous batching): one batch-1 cache per row of
+  // input_ids [B, 1]; row b sits at position caches[b]->length() and appends its key and value to its own cache.
+  // No attention_mask, position_ids, cache, past_key_values, encoder states or attention maps with it.
+  std::vector<KVCache*> caches;
   Tensor labels;                  // head-specific
   Tensor start_positions, end_positions;    // question answering
   // Masked/causal LM only: compute logits just for these rows of the flattened [B*S] positions (e.g. the [MASK]

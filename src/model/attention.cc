@@ -58,15 +58,47 @@ LayerCache project_key_value(const Attention& a, const float* x, int64_t B, int6
   return kv;
 }
 
+std::vector<KeyValues> write_row_caches(const Attention& a, const float* x, const CallState& st, size_t layer,
+                                        int64_t D) {
+  const int64_t B = st.batch, heads = a.num_heads, width = heads * D;
+  // One product for all rows (the weights are read once), then each row into its own cache.
+  Tensor k_proj = scratch_f32({B, width}), v_proj = scratch_f32({B, width});
+  apply_linear(a.key, x, B, k_proj.mutable_data<float>());
+  apply_linear(a.value, x, B, v_proj.mutable_data<float>());
+  std::vector<KeyValues> kv(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    LayerCache& slot = (*st.row_caches[static_cast<size_t>(b)])[layer];
+    const int64_t capacity = slot.key.dim(2), P = st.row_past[static_cast<size_t>(b)];
+    for (int64_t h = 0; h < heads; ++h) {
+      std::memcpy(slot.key.mutable_data<float>() + (h * capacity + P) * D, k_proj.data<float>() + b * width + h * D,
+                  D * sizeof(float));
+      std::memcpy(slot.value.mutable_data<float>() + (h * capacity + P) * D, v_proj.data<float>() + b * width + h * D,
+                  D * sizeof(float));
+    }
+    kv[static_cast<size_t>(b)] = {slot.key.data<float>(), slot.value.data<float>(), P + 1, D, capacity * D,
+                                  heads * capacity * D};
+  }
+  return kv;
+}
+
 // RemBertAttention: LayerNorm(dense(softmax(q·kᵀ/√D + mask)·v) + h), written to out [B*S, H].
-// kv: the cache layout, the in-place cache, or, in the padding-free layout, the [rows, heads*D] projections.
+// kv: the cache layout, the in-place cache, or, in the padding-free layout, the [rows, heads*D] projections;
+// row_kv: each row's own cache (ForwardInputs::caches; one query per row, nothing to mask).
 void attend(const Model::Impl& m, const Attention& a, const float* h, const CallState& st, const KeyValues& kv,
-            const float* mask, const float* head_scale, float* probs, float* out) {
+            const float* mask, const float* head_scale, float* probs, float* out,
+            const std::vector<KeyValues>* row_kv) {
   const int64_t B = st.batch, S = st.seq, R = st.rows, D = m.config.head_dim(), H = m.config.hidden_size;
   const int64_t width = a.num_heads * D;
   Tensor q = scratch_f32({R, width}), context = scratch_f32({R, width});
   apply_linear(a.query, h, R, q.mutable_data<float>());
-  if (st.packed) {
+  if (row_kv) {
+    for (int64_t b = 0; b < B; ++b) {
+      const KeyValues& r = (*row_kv)[static_cast<size_t>(b)];
+      kernels::AttentionShape shape{1, a.num_heads, 1, r.length, D, r.pos_stride, r.head_stride, r.batch_stride};
+      kernels::attention(shape, q.data<float>() + b * width, r.key, r.value, nullptr, head_scale,
+                         context.mutable_data<float>() + b * width, nullptr);
+    }
+  } else if (st.packed) {
     // Each sequence attends over its own tokens only: no padding, no mask.
     for (int64_t b = 0; b < B; ++b) {
       const int64_t L = st.lengths[static_cast<size_t>(b)], off = st.offsets[static_cast<size_t>(b)] * width;

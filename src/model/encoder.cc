@@ -40,7 +40,10 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
 
     LayerCache kv;  // this layer's keys and values (the legacy cache output)
     KeyValues self;
-    if (st.packed) {
+    std::vector<KeyValues> row_kv;
+    if (!st.row_caches.empty()) {
+      row_kv = write_row_caches(layer.attention, h.data<float>(), st, i, D);
+    } else if (st.packed) {
       const int64_t width = layer.attention.num_heads * D;
       kv.key = scratch_f32({R, width});
       kv.value = scratch_f32({R, width});
@@ -62,7 +65,8 @@ BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& s
     if (st.output_attentions) probs = new_f32({B, layer.attention.num_heads, S, st.past + S});
     Tensor h1 = scratch_f32({R, H});
     attend(m, layer.attention, h.data<float>(), st, self, st.self_mask.data<float>(), head_scale,
-           probs.defined() ? probs.mutable_data<float>() : nullptr, h1.mutable_data<float>());
+           probs.defined() ? probs.mutable_data<float>() : nullptr, h1.mutable_data<float>(),
+           row_kv.empty() ? nullptr : &row_kv);
     if (st.output_attentions) out.attentions.push_back(probs);
 
     if (layer.crossattention && st.encoder_states) {

@@ -29,6 +29,9 @@ struct CallState {
   std::vector<std::vector<float>> head_scale;  // per layer; empty = no head mask
   // The in-place cache's layers (ForwardInputs::cache): keys/values [B, heads, capacity, D], past positions filled.
   std::vector<LayerCache>* cache = nullptr;
+  // ForwardInputs::caches: row b's layers and its cached positions (a decode step of one token per row).
+  std::vector<std::vector<LayerCache>*> row_caches;
+  std::vector<int64_t> row_past;
 };
 
 // Keys and values as attention reads them: their start and the strides of their layout (kernels::AttentionShape).
@@ -57,7 +60,11 @@ void write_key_value(const Attention& a, const float* x, int64_t B, int64_t T, i
 LayerCache project_key_value(const Attention& a, const float* x, int64_t B, int64_t T, int64_t D,
                              const Tensor& past_key, const Tensor& past_value);
 void attend(const Model::Impl& m, const Attention& a, const float* h, const CallState& st, const KeyValues& kv,
-            const float* mask, const float* head_scale, float* probs, float* out);
+            const float* mask, const float* head_scale, float* probs, float* out,
+            const std::vector<KeyValues>* row_kv = nullptr);
+// Each row's key and value projection written into its own cache (ForwardInputs::caches) at its position.
+std::vector<KeyValues> write_row_caches(const Attention& a, const float* x, const CallState& st, size_t layer,
+                                        int64_t D);
 
 // encoder.cc: RemBertEncoder's layer loop, the feed-forward and the pooler, and the padding-free layout.
 BaseOutputs run_base(const Model::Impl& m, const ForwardInputs& in, CallState& st);

@@ -90,8 +90,44 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
     st.past = cache.length_;
     st.cache = &cache.layers_;
   }
+  if (!in.caches.empty()) {
+    // One decode step of independent sequences: each row at its own cache's position.
+    if (!c.is_decoder) throw Error("caches: only decoder models (config is_decoder) take a cache");
+    if (in.cache || !in.past_key_values.empty()) throw Error("caches: give caches alone, without cache or past_key_values");
+    if (static_cast<int64_t>(in.caches.size()) != B || S != 1) {
+      throw Error("caches: one cache per row and one token per row, got " + std::to_string(in.caches.size()) +
+                  " caches for input [" + std::to_string(B) + ", " + std::to_string(S) + "]");
+    }
+    if (in.attention_mask.defined() || in.position_ids.defined() || in.encoder_hidden_states.defined() ||
+        st.output_attentions) {
+      throw Error("caches: attention_mask, position_ids, encoder_hidden_states and output_attentions are not taken "
+                  "(each row attends over its own cache)");
+    }
+    std::vector<int64_t> positions;
+    for (size_t b = 0; b < in.caches.size(); ++b) {
+      KVCache* cache = in.caches[b];
+      const std::string name = "caches[" + std::to_string(b) + "]";
+      if (!cache) throw Error(name + ": null");
+      if (cache->batch_ != 1 || cache->layers_.size() != layers.size() ||
+          cache->layers_[0].key.dim(1) != layers[0].attention.num_heads) {
+        throw Error(name + ": expected a batch-1 cache of this model");
+      }
+      if (cache->length_ + 1 > cache->capacity_) {
+        throw Error(name + ": " + std::to_string(cache->length_) + " cached positions fill its capacity " +
+                    std::to_string(cache->capacity_));
+      }
+      for (size_t k = 0; k < b; ++k) {
+        if (in.caches[k] == cache) throw Error(name + ": the same cache as caches[" + std::to_string(k) + "]");
+      }
+      st.row_caches.push_back(&cache->layers_);
+      st.row_past.push_back(cache->length_);
+      positions.push_back(cache->length_);
+    }
+    in.position_ids = Tensor::from_i64({B, 1}, positions);
+    st.use_cache = false;  // the caches are the cache
+  }
   choose_layout(in, c, st);
-  if (!st.packed) st.self_mask = model::self_attention_mask(in.attention_mask, B, S, st.past, c.is_decoder);
+  if (!st.packed && st.row_caches.empty()) st.self_mask = model::self_attention_mask(in.attention_mask, B, S, st.past, c.is_decoder);
   st.head_scale = model::head_scales(in.head_mask, m.params);
 
   Tensor encoder_states;
@@ -121,6 +157,7 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
 
   BaseOutputs base = run_base(m, in, st);
   if (in.cache) in.cache->length_ += S;
+  for (KVCache* cache : in.caches) cache->length_ += 1;
 
   ForwardOutputs out;
   out.hidden_states = std::move(base.hidden_states);
