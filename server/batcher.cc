@@ -59,6 +59,15 @@ bool Batcher::batchable(const ForwardInputs& in, const RemBertConfig& config) {
   return true;
 }
 
+bool Batcher::decode_step(const ForwardInputs& in) {
+  return in.cache && in.cache->batch() == 1 && in.input_ids.defined() && in.input_ids.shape() == Shape{1, 1} &&
+         !in.attention_mask.defined() && !in.token_type_ids.defined() && !in.position_ids.defined() &&
+         !in.inputs_embeds.defined() && !in.head_mask.defined() && !in.encoder_hidden_states.defined() &&
+         in.past_key_values.empty() && in.caches.empty() && !in.labels.defined() &&
+         (in.logits_rows.empty() || in.logits_rows == std::vector<int64_t>{0}) && !in.output_attentions.value_or(false) &&
+         !in.output_hidden_states.value_or(false);
+}
+
 namespace {
 
 // A sequence's own rows out of the batch's [N, S_max, ...] (per-token) or [N, ...] (per-sequence) output, as the
@@ -113,7 +122,7 @@ void reduce_into(const ForwardOutputs& out, Sequence& s) {
 // Forwards with logits_rows (fill-mask) and without share no batch: the model computes the vocabulary projection
 // either for the given rows or for all of them.
 bool same_kind(const ForwardInputs& a, const ForwardInputs& b) {
-  return a.logits_rows.empty() == b.logits_rows.empty();
+  return a.logits_rows.empty() == b.logits_rows.empty() && (a.cache != nullptr) == (b.cache != nullptr);
 }
 
 }  // namespace
@@ -122,6 +131,7 @@ void Batcher::enqueue(std::vector<Entry> entries) {
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_) throw Error("the server is shutting down");  // no worker left to answer
     for (Entry& e : entries) {
       e.queued_at = now;
       queue_.push_back(std::move(e));
@@ -166,7 +176,8 @@ ForwardOutputs Batcher::forward(ForwardInputs in) {
   auto promise = std::make_shared<std::promise<ForwardOutputs>>();
   std::future<ForwardOutputs> result = promise->get_future();
   Entry e;
-  if (batchable(in, model_->config())) {
+  e.decode = decode_step(in);
+  if (e.decode || batchable(in, model_->config())) {
     e.tokens = in.input_ids.dim(1);
     e.in = std::move(in);
     e.finish = [promise](ForwardOutputs* out, const std::string& error) {
@@ -206,7 +217,15 @@ void Batcher::stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopped_ = true;
   running_ = false;
+}
+
+size_t Batcher::decode_steps_at_front() const {
+  size_t n = 0;
+  while (n < queue_.size() && queue_[n].decode) ++n;
+  return n;
 }
 
 size_t Batcher::queue_size() const {
@@ -226,7 +245,12 @@ void Batcher::run() {
     std::vector<Entry> batch;
     std::function<void()> solo;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (queue_.front().decode && decode_steps_at_front() < last_decode_batch_) {
+        // The other running generations are about to queue their next steps: give them a moment to join.
+        cv_.wait_for(lock, std::chrono::milliseconds(2),
+                     [&] { return stopping_ || decode_steps_at_front() >= last_decode_batch_; });
+      }
       if (queue_.front().solo) {
         solo = std::move(queue_.front().solo);
         metrics_.record_queue_wait(seconds_since(queue_.front().queued_at));
@@ -244,6 +268,7 @@ void Batcher::run() {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
+        if (batch.front().decode) last_decode_batch_ = batch.size();
       }
     }
     if (solo) {
@@ -293,8 +318,12 @@ void Batcher::run_batch(std::vector<Entry>& batch) {
       }
       ForwardInputs in;
       in.input_ids = Tensor::from_i64({N, S}, ids);
-      in.token_type_ids = Tensor::from_i64({N, S}, types);
-      in.attention_mask = Tensor::from_i64({N, S}, mask);
+      if (batch.front().decode) {
+        for (Entry& e : batch) in.caches.push_back(e.in.cache);  // each row after its own cache's positions
+      } else {
+        in.token_type_ids = Tensor::from_i64({N, S}, types);
+        in.attention_mask = Tensor::from_i64({N, S}, mask);
+      }
       in.logits_rows = rows;
       in.output_attentions = false;
       in.output_hidden_states = false;

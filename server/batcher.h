@@ -88,6 +88,10 @@ class Batcher {
   // A forward that can share a batch: one sequence [1, S] of ids (with token types and a right-padding mask at
   // most), no cache, past, labels, embeddings, position ids or head mask, and no per-layer outputs.
   static bool batchable(const ForwardInputs& in, const RemBertConfig& config);
+  // A decode step that can share a batch (continuous batching): one token [1, 1] after the positions of its own
+  // batch-1 cache, nothing else given. Steps of concurrent generations run as one forward with
+  // ForwardInputs::caches; a sequence joins or leaves between steps.
+  static bool decode_step(const ForwardInputs& in);
 
  private:
   // One queued forward of one sequence, or a solo job. `finish` gets the sequence's own outputs (shaped as a
@@ -97,8 +101,10 @@ class Batcher {
     std::function<void(ForwardOutputs*, const std::string& error)> finish;
     std::function<void()> solo;  // set: a solo job
     int64_t tokens = 0;
+    bool decode = false;  // a decode step (decode_step())
     std::chrono::steady_clock::time_point queued_at;
   };
+  size_t decode_steps_at_front() const;  // with mutex_ held
   void enqueue(std::vector<Entry> entries);
   void run();
   void run_batch(std::vector<Entry>& batch);
@@ -110,6 +116,10 @@ class Batcher {
   std::condition_variable cv_;
   std::deque<Entry> queue_;
   bool stopping_ = false;
+  bool stopped_ = false;
+  // Decode steps of the last decode batch: the worker waits a moment for that many before the next step, since
+  // the generations queue their next steps one by one as they take their tokens.
+  size_t last_decode_batch_ = 0;
   std::atomic<bool> running_{true};
   std::thread worker_;
 };

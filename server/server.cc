@@ -138,7 +138,6 @@ class App {
   // Runs `sequences` through the batcher and waits; 424 when the forward pass failed.
   std::vector<Sequence> run_sequences(std::vector<Sequence> sequences);
   // Runs `job` alone on the model worker and waits for it; rethrows what it threw.
-  void run_solo(const std::function<void()>& job);
   // Runs `result_json` on each input in one solo job and answers with the results: the one value when the request
   // sent a single input, else a list.
   template <class Input, class F>
@@ -173,6 +172,7 @@ class App {
   std::unique_ptr<Batcher> batcher_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<bool> draining_{false};
+  std::atomic<int> generation_threads_{0};  // streaming generations still running (shutdown waits for them)
   httplib::Server http_;
 };
 
@@ -418,31 +418,6 @@ std::vector<Sequence> App::run_sequences(std::vector<Sequence> sequences) {
     if (!s.error.empty()) fail(424, "Backend", "inference failed: " + s.error);
   }
   return std::move(group->sequences());
-}
-
-void App::run_solo(const std::function<void()>& job) {
-  struct State {
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool done = false;
-    std::exception_ptr error;
-  };
-  auto state = std::make_shared<State>();
-  batcher_->submit_solo([state, &job] {
-    std::exception_ptr error;
-    try {
-      job();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    std::lock_guard<std::mutex> lock(state->mutex);
-    state->error = error;
-    state->done = true;
-    state->cv.notify_all();
-  });
-  std::unique_lock<std::mutex> lock(state->mutex);
-  state->cv.wait(lock, [&] { return state->done; });
-  if (state->error) std::rethrow_exception(state->error);
 }
 
 // The compute path: what `rembert info` prints, for the model as the server loaded it.
@@ -996,7 +971,8 @@ void App::handle_generate(const httplib::Request& req, httplib::Response& res, b
 
   if (!stream) {
     std::string result;
-    run_solo([&] { result = to_json(text_generation(pm_, prompt_text, options)); });
+    // On this thread; each decode step joins the batcher's running batch (continuous batching).
+    result = to_json(text_generation(batched_, prompt_text, options));
     res.set_content(result, "application/json");
     return;
   }
@@ -1006,7 +982,14 @@ void App::handle_generate(const httplib::Request& req, httplib::Response& res, b
   auto channel = std::make_shared<EventChannel>();
   auto tokenizer = pm_.tokenizer;
   const std::vector<int64_t> prompt_ids = e.ids;
-  batcher_->submit_solo([this, channel, tokenizer, prompt_ids, prompt_text, options]() mutable {
+  // The generation runs on a thread of its own (its decode steps join the batcher's running batch, one token
+  // each per step) and pushes its events to the connection thread.
+  ++generation_threads_;
+  std::thread([this, channel, tokenizer, prompt_ids, prompt_text, options]() mutable {
+    struct Done {
+      std::atomic<int>& count;
+      ~Done() { --count; }
+    } done{generation_threads_};
     try {
       DecodeOptions d;
       d.skip_special_tokens = true;
@@ -1040,13 +1023,13 @@ void App::handle_generate(const httplib::Request& req, httplib::Response& res, b
         channel->push("data:" + dump(event) + "\n\n", last);
         sent_last = sent_last || last;
       };
-      text_generation(pm_, prompt_text, options);
+      text_generation(batched_, prompt_text, options);
       if (!sent_last) channel->push("", true);
     } catch (const std::exception& ex) {
       ojson err = {{"error", ex.what()}, {"error_type", "Backend"}};
       channel->push("data:" + dump(err) + "\n\n", true);
     }
-  });
+  }).detach();
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
@@ -1177,6 +1160,8 @@ int App::serve() {
   const bool ok = draining_ ? true : http_.listen_after_bind();
   exiting = true;
   signals.join();
+  // A stream whose client went away stops at its next token.
+  while (generation_threads_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   batcher_->stop();
   std::fprintf(stderr, "rembert-server: stopped\n");
   return ok || draining_ ? 0 : 1;

@@ -927,6 +927,67 @@ TEST(Server, PipelineRoutesShareBatchesUnderLoad) {
   }
 }
 
+// /generate under concurrent clients: the decode steps of the running generations share forwards (continuous
+// batching: each sequence with its own cache, joining and leaving between steps), and every answer, streamed or
+// not, is the library's greedy answer for that prompt alone.
+TEST(Server, GenerationsShareDecodeSteps) {
+  const rembert::PipelineModel pm = load("clm");
+  const std::vector<std::string> prompts = {"Hello world", "a", "The model reads a sentence about Paris and",
+                                            "one two", "x y z", "rembert"};
+  std::vector<int64_t> lengths = {8, 3, 12, 5, 10, 7};  // different max_new_tokens: sequences leave at other steps
+  std::vector<rembert::GenerationResult> want;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    rembert::GenerationOptions o;
+    o.max_new_tokens = lengths[i];
+    want.push_back(rembert::text_generation(pm, prompts[i], o));
+  }
+  ServerProcess server({"--model", fixture_path("models/clm")});
+  ASSERT_GT(server.port(), 0);
+  constexpr int kClients = 12;
+  std::atomic<int> requests{0}, errors{0};
+  std::mutex failures_mutex;
+  std::string failure;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int round = 0; round < 6; ++round) {
+        const size_t i = static_cast<size_t>(c + round) % prompts.size();
+        const bool stream = (c + round) % 3 == 0;
+        const json body = {{"inputs", prompts[i]}, {"stream", stream}, {"parameters", {{"max_new_tokens", lengths[i]}}}};
+        const HttpResponse r = post(server, "/generate", body.dump());
+        ++requests;
+        bool good = r.status == 200;
+        if (good && stream) {
+          // The last event carries the whole generated_text.
+          const size_t at = r.body.rfind("data:");
+          good = at != std::string::npos &&
+                 json::parse(r.body.substr(at + 5))["generated_text"] == want[i].generated_text;
+        } else if (good) {
+          good = r.body == rembert::to_json(want[i]);
+        }
+        if (!good) {
+          ++errors;
+          std::lock_guard<std::mutex> lock(failures_mutex);
+          failure = std::to_string(r.status) + " " + r.body.substr(0, 300) + " expected " + rembert::to_json(want[i]);
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(errors.load(), 0) << failure;
+  const std::string metrics = http(server.port(), "GET", "/metrics", "").body;
+  auto metric = [&](const std::string& name) {
+    const size_t at = metrics.find(name + " ");
+    return at == std::string::npos ? -1.0 : std::atof(metrics.c_str() + at + name.size() + 1);
+  };
+  const double batches = metric("rembert_batch_size_count"), singles = metric("rembert_batch_size_bucket{le=\"1\"}");
+  EXPECT_LT(singles, batches) << "no decode step ran two sequences together";
+  std::printf("[ info     ] /generate: %d requests from %d clients, %.0f batched forwards, %.0f of one sequence\n",
+              requests.load(), kClients, batches, singles);
+  std::fflush(stdout);
+  EXPECT_EQ(server.stop(), 0) << server.stderr_text();
+}
+
 // ---------------------------------------------------------------- graceful shutdown
 
 TEST(Server, SigtermFinishesTheRequestInFlightAndExitsZero) {

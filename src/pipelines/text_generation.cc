@@ -2,6 +2,7 @@
 // cache when the config is a decoder.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <memory>
@@ -51,9 +52,10 @@ int64_t sample_token(std::vector<float> scores, const GenerationOptions& o, std:
   return draw(rng);
 }
 
-}  // namespace
-
-std::vector<int64_t> generate(const Model& model, const std::vector<int64_t>& prompt_ids, const GenerationOptions& o) {
+// The decoding loop; every forward goes through `forward` (Model::forward, or PipelineModel::forward_fn: the
+// server's batcher runs the decode steps of concurrent generations as one batch, each with its own cache).
+std::vector<int64_t> decode(const Model& model, const std::function<ForwardOutputs(const ForwardInputs&)>& forward,
+                            const std::vector<int64_t>& prompt_ids, const GenerationOptions& o) {
   const RemBertConfig& c = model.config();
   if (model.head() != HeadType::CausalLM) {
     throw Error(std::string("text generation needs RemBertForCausalLM, the model is ") + head_class_name(model.head()));
@@ -81,7 +83,7 @@ std::vector<int64_t> generate(const Model& model, const std::vector<int64_t>& pr
     in.input_ids = Tensor::from_i64({1, static_cast<int64_t>(feed.size())}, feed);
     in.cache = cache ? &*cache : nullptr;
     in.logits_rows = {static_cast<int64_t>(feed.size()) - 1};  // the vocabulary projection at the last position only
-    ForwardOutputs out = model.forward(in);
+    ForwardOutputs out = forward(in);
     const float* row = out.logits.data<float>();
     const int64_t V = out.logits.dim(1);
     const int64_t token = o.do_sample ? sample_token(std::vector<float>(row, row + V), o, rng)
@@ -92,6 +94,12 @@ std::vector<int64_t> generate(const Model& model, const std::vector<int64_t>& pr
     if (eos && token == *eos) break;
   }
   return generated;
+}
+
+}  // namespace
+
+std::vector<int64_t> generate(const Model& model, const std::vector<int64_t>& prompt_ids, const GenerationOptions& o) {
+  return decode(model, [&model](const ForwardInputs& in) { return model.forward(in); }, prompt_ids, o);
 }
 
 GenerationResult text_generation_from_ids(const PipelineModel& pm, const std::vector<int64_t>& prompt_ids,
@@ -120,7 +128,7 @@ GenerationResult text_generation_from_ids(const PipelineModel& pm, const std::ve
   }
   GenerationResult r;
   r.prompt_ids = prompt_ids;
-  r.generated_ids = generate(*pm.model, prompt_ids, run);
+  r.generated_ids = decode(*pm.model, [&pm](const ForwardInputs& in) { return pm.forward(in); }, prompt_ids, run);
   std::vector<int64_t> all = prompt_ids;
   all.insert(all.end(), r.generated_ids.begin(), r.generated_ids.end());
   const std::string all_text = tok.decode(all, d);
