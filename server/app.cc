@@ -78,8 +78,8 @@ App::Handler App::route(const std::string& name, bool limited, Handler body) {
           fail(401, "Unauthorized", "a wrong or missing API key: send the header Authorization: Bearer <key>");
         }
       }
+      if (!loaded_.load(std::memory_order_acquire)) fail(503, "Unhealthy", "the model is still loading");
       if (limited) {
-        if (draining_) fail(503, "Unhealthy", "the server is shutting down");
         if (in_flight_.fetch_add(1) >= o_.max_concurrent_requests) {
           in_flight_.fetch_sub(1);
           fail(429, "Overloaded", "Model is overloaded: more than " + std::to_string(o_.max_concurrent_requests) +
@@ -102,6 +102,9 @@ App::Handler App::route(const std::string& name, bool limited, Handler body) {
       write_error(req, res, ApiError{500, "Backend", "internal error"});
     }
     if (res.status == -1) res.status = 200;
+    // While draining, every answer asks its client to close the connection: a balancer's pooled connections then
+    // move to the other replicas instead of bringing more requests here.
+    if (draining_) res.set_header("Connection", "close");
     if (res.is_chunked_content_provider_) {
       // A stream: the releaser (run when the stream ends) counts it down and records it.
       auto previous = std::move(res.content_provider_resource_releaser_);

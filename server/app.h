@@ -67,11 +67,16 @@ class App {
  public:
   explicit App(const ServerOptions& o) : o_(o) {}
 
-  void load();
+  // Opens the port, loads the model (every route answers 503 meanwhile), serves until SIGTERM/SIGINT, drains and
+  // returns the exit code.
   int serve();
 
  private:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+  void check_options() const;
+  void register_routes();
+  void load();
 
   // Wraps a route: API key, concurrency limit, error bodies, metrics.
   Handler route(const std::string& name, bool limited, Handler body);
@@ -122,7 +127,8 @@ class App {
   Metrics metrics_;
   std::unique_ptr<Batcher> batcher_;
   std::atomic<int64_t> in_flight_{0};
-  std::atomic<bool> draining_{false};
+  std::atomic<bool> loaded_{false};    // set once load() has filled everything above
+  std::atomic<bool> draining_{false};  // from the first SIGTERM/SIGINT on
   httplib::Server http_;
 };
 

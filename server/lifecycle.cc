@@ -31,7 +31,22 @@ std::atomic<int> g_listen_fd{-1};
 
 }  // namespace
 
+// The flags that need no model: checked before the port opens, so that a wrong one fails at once.
+void App::check_options() const {
+  if (o_.pooling != "cls" && o_.pooling != "mean") throw Error("--pooling: expected cls or mean, got '" + o_.pooling + "'");
+  if (o_.max_batch_tokens < 1) throw Error("--max-batch-tokens must be at least 1");
+  if (o_.max_client_batch_size < 1) throw Error("--max-client-batch-size must be at least 1");
+  if (o_.max_concurrent_requests < 1) throw Error("--max-concurrent-requests must be at least 1");
+  if (o_.payload_limit < 1) throw Error("--payload-limit must be at least 1");
+  if (!(o_.drain_seconds >= 0 && o_.drain_seconds <= 3600)) {
+    char given[32];
+    std::snprintf(given, sizeof(given), "%g", o_.drain_seconds);
+    throw Error(std::string("--drain-seconds must be between 0 and 3600, got ") + given);
+  }
+}
+
 void App::load() {
+  if (o_.debug_load_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o_.debug_load_delay_ms));
   set_num_threads(o_.threads);
   HubOptions hub;
   hub.revision = o_.revision;
@@ -53,17 +68,7 @@ void App::load() {
     }
     max_input_length_ = o_.max_input_length;
   }
-  if (o_.pooling == "cls") {
-    pooling_ = Reduce::Cls;
-  } else if (o_.pooling == "mean") {
-    pooling_ = Reduce::Mean;
-  } else {
-    throw Error("--pooling: expected cls or mean, got '" + o_.pooling + "'");
-  }
-  if (o_.max_batch_tokens < 1) throw Error("--max-batch-tokens must be at least 1");
-  if (o_.max_client_batch_size < 1) throw Error("--max-client-batch-size must be at least 1");
-  if (o_.max_concurrent_requests < 1) throw Error("--max-concurrent-requests must be at least 1");
-  if (o_.payload_limit < 1) throw Error("--payload-limit must be at least 1");
+  pooling_ = o_.pooling == "mean" ? Reduce::Mean : Reduce::Cls;
   served_ = {"/health", "/info", "/metrics", "/tokenize", "/decode"};
   for (const std::string& r : head_routes(head_, c.num_labels())) served_.insert(r);
   BatcherOptions bo;
@@ -72,6 +77,8 @@ void App::load() {
   bo.pad_token_id = c.pad_token_id.value_or(0);
   bo.debug_delay_ms = o_.debug_batch_delay_ms;
   batcher_ = std::make_unique<Batcher>(pm_.model, bo, metrics_);
+  // Publishes everything above to the connection threads, which read none of it before they see loaded_.
+  loaded_.store(true, std::memory_order_release);
 }
 
 // The compute path: what `rembert info` prints, for the model as the server loaded it.
@@ -139,7 +146,7 @@ void App::handle_info(const httplib::Request&, httplib::Response& res) {
 }
 
 
-int App::serve() {
+void App::register_routes() {
   http_.new_task_queue = [this] {
     return new GrowingThreadPool(static_cast<size_t>(std::min<int64_t>(o_.max_concurrent_requests, 2048)) + 16);
   };
@@ -155,8 +162,11 @@ int App::serve() {
     g_listen_fd = fd;
   });
 
+  // 503 while the model loads (route() answers that), from the first SIGTERM on, and if the model worker died: a
+  // balancer then sends nothing more here, while the requests it still sends during the drain are answered.
   http_.Get("/health", route("/health", false, [this](const httplib::Request&, httplib::Response& res) {
-    if (draining_ || !batcher_->healthy()) fail(503, "Unhealthy", "unhealthy");
+    if (draining_) fail(503, "Unhealthy", "the server is draining: it is shutting down");
+    if (!batcher_->healthy()) fail(503, "Unhealthy", "unhealthy");
     res.status = 200;
   }));
   http_.Get("/info", route("/info", false, [this](const auto& q, auto& s) { handle_info(q, s); }));
@@ -203,6 +213,13 @@ int App::serve() {
   http_.set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
     write_error(req, res, ApiError{500, "Backend", "internal error"});
   });
+}
+
+// The port opens first and answers 503 while the model loads, so that a balancer (or Kubernetes) sees a replica
+// that is starting rather than one that refuses connections.
+int App::serve() {
+  check_options();
+  register_routes();
 
   int port = o_.port;
   if (o_.port == 0) {
@@ -214,39 +231,70 @@ int App::serve() {
   // httplib listens with a backlog of 5; many clients connecting at once need more.
   if (g_listen_fd >= 0) ::listen(g_listen_fd, 1024);
 
-  // SIGTERM/SIGINT: stop accepting, let httplib finish the requests in flight, then drain the model queue.
-  std::atomic<bool> exiting{false};
+  std::printf("rembert-server: listening on http://%s:%d, loading %s\n", o_.host.c_str(), port, o_.model.c_str());
+  std::fflush(stdout);
+  std::atomic<bool> listen_ok{true}, listener_done{false}, load_failed{false};
+  std::thread listener([&] {
+    listen_ok = http_.listen_after_bind();
+    listener_done = true;
+  });
+
+  // SIGTERM/SIGINT: /health answers 503 at once and every request is still answered for --drain-seconds (the
+  // balancer's checks notice meanwhile); then the port closes, httplib finishes the requests in flight and the
+  // model queue is run to its end. A second signal exits at once.
   std::thread signals([&] {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     timespec tick{0, 50 * 1000 * 1000};
-    bool stopping = false;
-    while (!exiting) {
+    bool stopping = false, stopped = false;
+    Clock::time_point drain_end;
+    while (!listener_done) {
       const int sig = sigtimedwait(&set, nullptr, &tick);
+      const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
       if (sig == SIGTERM || sig == SIGINT) {
         if (stopping) {
           std::fprintf(stderr, "rembert-server: second signal, exiting now\n");
           std::_Exit(1);
         }
+        if (!loaded_) {
+          // Every request so far was answered 503 at once: nothing to finish.
+          std::fprintf(stderr, "rembert-server: %s while loading the model: exiting\n", name);
+          std::_Exit(0);
+        }
         stopping = true;
-        std::fprintf(stderr, "rembert-server: %s: finishing the requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         draining_ = true;
+        drain_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(o_.drain_seconds));
+        std::fprintf(stderr, "rembert-server: %s: /health answers 503; serving for %g s more (--drain-seconds), "
+                     "then finishing the requests in flight\n", name, o_.drain_seconds);
       }
-      if (stopping && http_.is_running()) http_.stop();
+      // httplib's stop() is a no-op until listen has started: retried each tick until it has.
+      if (!stopped && (load_failed || (stopping && Clock::now() >= drain_end)) && http_.is_running()) {
+        if (stopping) std::fprintf(stderr, "rembert-server: drained: closing the port, finishing the requests in flight\n");
+        http_.stop();
+        stopped = true;
+      }
     }
   });
 
+  try {
+    load();
+  } catch (...) {
+    load_failed = true;
+    listener.join();
+    signals.join();
+    throw;
+  }
   std::printf("rembert-server: serving %s (%s) on http://%s:%d\n", o_.model.c_str(), head_class_name(head_),
               o_.host.c_str(), port);
   std::fflush(stdout);
-  const bool ok = draining_ ? true : http_.listen_after_bind();
-  exiting = true;
+  listener.join();
   signals.join();
   batcher_->stop();
   std::fprintf(stderr, "rembert-server: stopped\n");
-  return ok || draining_ ? 0 : 1;
+  return listen_ok || draining_ ? 0 : 1;
 }
 
 int run_server(const ServerOptions& options) {
@@ -258,7 +306,6 @@ int run_server(const ServerOptions& options) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   App app(options);
-  app.load();
   return app.serve();
 }
 
