@@ -27,7 +27,8 @@ for mode in on off; do
   pid=$!
   port=""
   for _ in $(seq 600); do
-    port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG" | head -1)
+    # The "serving" line, printed once the model is loaded (the port opens earlier, answering 503).
+    port=$(sed -n 's/.*serving .* on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG" | head -1)
     [ -n "$port" ] && break
     sleep 0.1
   done

@@ -30,6 +30,10 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   python3-setuptools python3-wheel python3-pip python3-venv \
   python3-torch
 
+# The deployment tests (tests/deploy): HAProxy in front of server replicas, python3-yaml to read the Kubernetes
+# manifests.
+$SUDO apt-get install -y -qq --no-install-recommends haproxy python3-yaml
+
 # Node.js and npm (the machine image may already ship them from elsewhere; don't fight that install).
 command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 

@@ -56,8 +56,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--api-key", o.api_key, "Require Authorization: Bearer KEY on every route but /health")
       ->envname("REMBERT_API_KEY");
-  // For the test suite only: makes requests overlap deterministically (batching, 429, shutdown while in flight).
+  app.add_option("--drain-seconds", o.drain_seconds,
+                 "After SIGTERM/SIGINT: /health answers 503 at once, requests are still answered this long (so that "
+                 "a load balancer notices), then the port closes and the requests in flight finish")
+      ->envname("REMBERT_DRAIN_SECONDS")
+      ->capture_default_str();
+  // For the test suite only: makes requests overlap deterministically (batching, 429, shutdown while in flight),
+  // and holds the server in its loading state (503) for a while.
   app.add_option("--debug-batch-delay-ms", o.debug_batch_delay_ms)->envname("REMBERT_DEBUG_BATCH_DELAY_MS")->group("");
+  app.add_option("--debug-load-delay-ms", o.debug_load_delay_ms)->envname("REMBERT_DEBUG_LOAD_DELAY_MS")->group("");
   CLI11_PARSE(app, argc, argv);
   try {
     return rembert::server::run_server(o);

@@ -24,11 +24,14 @@ struct ServerOptions {
   bool auto_truncate = false;
   int64_t payload_limit = 2000000;
   std::string api_key;
+  double drain_seconds = 2;      // after SIGTERM: /health 503, requests still answered this long
   int debug_batch_delay_ms = 0;  // tests only: the worker sleeps this long before each batch
+  int debug_load_delay_ms = 0;   // tests only: loading the model starts this much later
 };
 
-// Loads the model, serves until SIGTERM/SIGINT, drains in-flight requests and returns the exit code (0 after a
-// graceful shutdown). Errors while starting throw rembert::Error.
+// Opens the port, loads the model (503 meanwhile), serves until SIGTERM/SIGINT, drains (--drain-seconds, then the
+// requests in flight) and returns the exit code (0 after a graceful shutdown). Errors while starting throw
+// rembert::Error.
 int run_server(const ServerOptions& options);
 
 }  // namespace rembert::server

@@ -35,14 +35,20 @@ std::string unique_path(const std::string& stem) {
   return scratch_dir() + stem + "_" + std::to_string(counter++);
 }
 
-// The built server, started with `args` (plus --host 127.0.0.1 and, unless `env` sets REMBERT_PORT, --port 0).
+// The built server, started with `args` (plus --host 127.0.0.1, unless `env` sets REMBERT_PORT --port 0, and unless
+// `args` or `env` set the drain --drain-seconds 0, so that stopping takes no longer than it must). The constructor
+// returns once the model is loaded ("serving ... on http://127.0.0.1:PORT"), or with `until_listening` as soon as
+// the port is open ("listening on http://127.0.0.1:PORT", the model still loading).
 class ServerProcess {
  public:
-  explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
+  explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {},
+                         bool until_listening = false) {
     out_path_ = unique_path("server_out");
     err_path_ = unique_path("server_err");
-    bool port_from_env = false;
+    bool port_from_env = false, drain_given = false;
     for (const auto& e : env) port_from_env |= e.rfind("REMBERT_PORT=", 0) == 0;
+    for (const auto& e : env) drain_given |= e.rfind("REMBERT_DRAIN_SECONDS=", 0) == 0;
+    for (const auto& a : args) drain_given |= a == "--drain-seconds";
     // REMBERT_SERVER_BINARY runs these tests against another build of the server (e.g. a sanitizer build).
     const char* binary = std::getenv("REMBERT_SERVER_BINARY");
     std::vector<std::string> argv = {binary && *binary ? binary : REMBERT_SERVER_PATH};
@@ -51,6 +57,10 @@ class ServerProcess {
     argv.push_back("127.0.0.1");
     if (!port_from_env) {
       argv.push_back("--port");
+      argv.push_back("0");
+    }
+    if (!drain_given) {
+      argv.push_back("--drain-seconds");
       argv.push_back("0");
     }
     pid_ = fork();
@@ -64,11 +74,12 @@ class ServerProcess {
       execv(cargv[0], cargv.data());
       _exit(127);
     }
-    // Wait for "serving ... on http://127.0.0.1:PORT".
+    const std::string ready = until_listening ? "listening on http://" : "serving ";
     const auto deadline = Clock::now() + std::chrono::seconds(60);
     while (Clock::now() < deadline) {
       const std::string out = read_file(out_path_);
-      const size_t at = out.find("127.0.0.1:");
+      const size_t line = out.find(ready);
+      const size_t at = line == std::string::npos ? line : out.find("127.0.0.1:", line);
       if (at != std::string::npos && out.find('\n', at) != std::string::npos) {
         port_ = std::atoi(out.c_str() + at + 10);
         return;
@@ -98,8 +109,15 @@ class ServerProcess {
 
   // Sends `sig` and returns the exit code (-1: killed by a signal or still running after 30 s).
   int stop(int sig = SIGTERM) {
+    signal(sig);
+    return wait_exit();
+  }
+  void signal(int sig) const {
+    if (pid_ > 0) kill(pid_, sig);
+  }
+  // The exit code once the server has exited (-1: killed by a signal or still running after 30 s).
+  int wait_exit() {
     if (pid_ <= 0) return -1;
-    kill(pid_, sig);
     const auto deadline = Clock::now() + std::chrono::seconds(30);
     int status = 0;
     while (Clock::now() < deadline) {
@@ -1007,6 +1025,85 @@ TEST(Server, SigtermFinishesTheRequestInFlightAndExitsZero) {
   EXPECT_EQ(http(port, "GET", "/health", "").status, 0);  // and accepts nothing afterwards
 }
 
+// The port opens before the model loads: /health (and every route) answers 503 meanwhile, so that a balancer sees a
+// replica that is starting; once loaded, the same port serves.
+TEST(Server, HealthAnswers503WhileTheModelLoads) {
+  ServerProcess server({"--model", fixture_path("models/base"), "--debug-load-delay-ms", "2000"}, {}, true);
+  ASSERT_GT(server.port(), 0);
+  const CurlResult health = curl_get(server, "/health");
+  expect_error(health, 503, "Unhealthy", "the model is still loading");
+  expect_error(curl_post(server, "/embed", R"({"inputs": "Hello world"})"), 503, "Unhealthy", "still loading");
+  expect_error(curl_get(server, "/info"), 503, "Unhealthy", "still loading");
+  expect_error(curl_get(server, "/metrics"), 503, "Unhealthy", "still loading");
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  while (Clock::now() < deadline && (status = http(server.port(), "GET", "/health", "").status) != 200) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(status, 200) << server.stderr_text();
+  const HttpResponse r = post(server, "/embed", json{{"inputs", "Hello world"}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)[0].size(), 64u);
+  EXPECT_EQ(server.stop(), 0) << server.stderr_text();
+}
+
+// SIGTERM: /health answers 503 at once, every request is still answered (with Connection: close, so that pooled
+// connections move elsewhere) until --drain-seconds have passed; then the port closes, the request in flight
+// finishes and the server exits 0.
+TEST(Server, SigtermDrainsHealth503WhileStillServing) {
+  ServerProcess server({"--model", fixture_path("models/base"), "--drain-seconds", "2", "--debug-batch-delay-ms", "600"});
+  ASSERT_GT(server.port(), 0);
+  const int port = server.port();
+  const std::string body = json{{"inputs", "Hello world"}}.dump();
+  ASSERT_EQ(http(port, "GET", "/health", "").status, 200);
+  const auto t0 = Clock::now();
+  server.signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const HttpResponse health = http(port, "GET", "/health", "");
+  EXPECT_EQ(health.status, 503) << health.body;
+  EXPECT_CONTAINS(health.body, "draining");
+  const HttpResponse during = http(port, "POST", "/embed", body);
+  EXPECT_EQ(during.status, 200) << during.body;
+  EXPECT_EQ(curl_get(server, "/info").status, 200);
+  // A request sent just before the drain ends is still in flight when the port closes: it is answered, and asks its
+  // client (which did not say Connection: close) to close the connection.
+  const std::string keep_alive = "POST /embed HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  ASSERT_LT(elapsed, 1.7) << "the machine is too slow for this test's timing";
+  std::this_thread::sleep_for(std::chrono::duration<double>(1.7 - elapsed));
+  HttpResponse in_flight;
+  std::thread client([&] { in_flight = http(port, "POST", "/embed", "", "", &keep_alive); });
+  const int code = server.wait_exit();
+  client.join();
+  EXPECT_EQ(code, 0) << server.stderr_text();
+  EXPECT_EQ(in_flight.status, 200) << in_flight.body;
+  EXPECT_CONTAINS(in_flight.headers, "Connection: close");
+  EXPECT_GE(std::chrono::duration<double>(Clock::now() - t0).count(), 2.0);  // it served the whole drain
+  EXPECT_EQ(http(port, "GET", "/health", "").status, 0);  // and accepts nothing afterwards
+  EXPECT_CONTAINS(server.stderr_text(), "drained");
+}
+
+TEST(Server, SecondSignalExitsAtOnceWithOne) {
+  ServerProcess server({"--model", fixture_path("models/base"), "--drain-seconds", "30"});
+  ASSERT_GT(server.port(), 0);
+  server.signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(http(server.port(), "GET", "/health", "").status, 503);
+  const auto t0 = Clock::now();
+  EXPECT_EQ(server.stop(SIGINT), 1) << server.stderr_text();
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 5.0);
+}
+
+TEST(Server, SigtermWhileLoadingExitsZero) {
+  ServerProcess server({"--model", fixture_path("models/base"), "--debug-load-delay-ms", "5000"}, {}, true);
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(http(server.port(), "GET", "/health", "").status, 503);
+  const auto t0 = Clock::now();
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.stderr_text();
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 4.0);  // it did not wait for the load
+}
+
 // ---------------------------------------------------------------- configuration from the environment
 
 TEST(Server, EveryFlagFromTheEnvironment) {
@@ -1015,7 +1112,7 @@ TEST(Server, EveryFlagFromTheEnvironment) {
                             "REMBERT_MAX_CONCURRENT_REQUESTS=9", "REMBERT_MAX_INPUT_LENGTH=32",
                             "REMBERT_AUTO_TRUNCATE=true", "REMBERT_PAYLOAD_LIMIT=12345", "REMBERT_API_KEY=k",
                             "REMBERT_POOLING=mean", "REMBERT_DTYPE=bfloat16", "REMBERT_THREADS=1",
-                            "REMBERT_MAX_BATCH_REQUESTS=5"});
+                            "REMBERT_MAX_BATCH_REQUESTS=5", "REMBERT_DRAIN_SECONDS=0.5"});
   ASSERT_GT(server.port(), 0);
   const HttpResponse r = http(server.port(), "GET", "/info", "", "Authorization: Bearer k\r\n");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -1034,7 +1131,9 @@ TEST(Server, EveryFlagFromTheEnvironment) {
   for (int k = 0; k < 80; ++k) long_text += "word ";
   // Auto-truncation applies when the request does not say.
   EXPECT_EQ(post(server, "/embed", json{{"inputs", long_text}}.dump(), "Authorization: Bearer k\r\n").status, 200);
+  const auto t0 = Clock::now();
   EXPECT_EQ(server.stop(), 0);
+  EXPECT_GE(std::chrono::duration<double>(Clock::now() - t0).count(), 0.5);  // REMBERT_DRAIN_SECONDS
 }
 
 // ---------------------------------------------------------------- the OpenAI client library
