@@ -27,9 +27,11 @@ int main(int argc, char** argv) {
   app.add_option("--clients", clients, "Concurrent clients")->capture_default_str();
   app.add_option("--seconds", seconds, "Duration of the run (ignored with --requests-per-client)")->capture_default_str();
   app.add_option("--requests-per-client", requests_per_client, "Fixed number of requests per client instead");
-  app.add_option("--route", route, "/embed, /predict, /fill-mask, /token-classification or /question-answering")
+  app.add_option("--route", route, "/embed, /predict, /fill-mask, /token-classification, /question-answering or /generate")
       ->capture_default_str();
   app.add_option("--label", label, "First column of the printed row");
+  int max_new_tokens = 16;
+  app.add_option("--max-new-tokens", max_new_tokens, "/generate: tokens per request")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // Texts of mixed lengths (about 8 to 50 tokens with the fixture tokenizer), so that batches hold sequences of different lengths.
@@ -44,6 +46,8 @@ int main(int argc, char** argv) {
     } else if (route == "/question-answering") {
       bodies.push_back(nlohmann::json{{"question", "what does the " + words[static_cast<size_t>(k) % words.size()] + " do?"},
                                       {"context", text}}.dump());
+    } else if (route == "/generate") {
+      bodies.push_back(nlohmann::json{{"inputs", text}, {"parameters", {{"max_new_tokens", max_new_tokens}}}}.dump());
     } else {
       bodies.push_back(nlohmann::json{{"inputs", text}}.dump());
     }

@@ -6,7 +6,7 @@
 #
 # SECONDS (default 10) bounds each run; REQUESTS_PER_CLIENT, when given, replaces it with a fixed count (for slow
 # models). ROUTE (default /embed) picks the route: /predict, /fill-mask, /token-classification, /question-answering
-# need a model with that head. Everything binds 127.0.0.1 on a free port. Prints a Markdown table.
+# need a model with that head (/generate a causal LM; NEW_TOKENS tokens a request, default 16). Everything binds 127.0.0.1 on a free port. Prints a Markdown table.
 set -euo pipefail
 BUILD=${1:?build dir}
 MODEL=${2:?model dir}
@@ -14,6 +14,7 @@ SECONDS_PER_RUN=${3:-10}
 PER_CLIENT=${4:-0}
 THREADS=${THREADS:-$(nproc)}
 ROUTE=${ROUTE:-/embed}
+NEW_TOKENS=${NEW_TOKENS:-16}   # /generate: max_new_tokens of each request
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
 
@@ -34,12 +35,12 @@ for mode in on off; do
   done
   [ -n "$port" ] || { cat "$LOG"; kill "$pid"; exit 1; }
   # One warm-up request.
-  "$BUILD/server/rembert_server_load" --port "$port" --clients 1 --requests-per-client 2 --route "$ROUTE" --label warmup > /dev/null
+  "$BUILD/server/rembert_server_load" --port "$port" --clients 1 --requests-per-client 2 --route "$ROUTE" --max-new-tokens "$NEW_TOKENS" --label warmup > /dev/null
   for clients in 1 8 64; do
     if [ "$PER_CLIENT" -gt 0 ]; then
-      "$BUILD/server/rembert_server_load" --port "$port" --clients "$clients" --requests-per-client "$PER_CLIENT" --route "$ROUTE" --label "$mode"
+      "$BUILD/server/rembert_server_load" --port "$port" --clients "$clients" --requests-per-client "$PER_CLIENT" --route "$ROUTE" --max-new-tokens "$NEW_TOKENS" --label "$mode"
     else
-      "$BUILD/server/rembert_server_load" --port "$port" --clients "$clients" --seconds "$SECONDS_PER_RUN" --route "$ROUTE" --label "$mode"
+      "$BUILD/server/rembert_server_load" --port "$port" --clients "$clients" --seconds "$SECONDS_PER_RUN" --route "$ROUTE" --max-new-tokens "$NEW_TOKENS" --label "$mode"
     fi
   done
   kill -TERM "$pid"
