@@ -250,19 +250,8 @@ void App::handle_rerank(const httplib::Request& req, httplib::Response& res) {
 
 void App::handle_tokenize(const httplib::Request& req, httplib::Response& res) {
   const json body = parse_body(req.body);
-  auto it = body.find("inputs");
-  if (it == body.end() || it->is_null()) invalid("`inputs` is required");
-  std::vector<std::string> texts;
-  if (it->is_string()) {
-    texts.push_back(it->get<std::string>());
-  } else if (it->is_array()) {
-    for (const json& t : *it) {
-      if (!t.is_string()) invalid("`inputs` must hold strings only, got " + type_name(t));
-      texts.push_back(t.get<std::string>());
-    }
-  } else {
-    invalid("`inputs` must be a string or a list of strings, got " + type_name(*it));
-  }
+  bool single = false;
+  const std::vector<std::string> texts = texts_of(body, single);
   check_batch_size(texts.size());
   const bool add_special = get_bool(body, "add_special_tokens", true);
   const std::vector<int64_t>& special_ids = pm_.tokenizer->all_special_ids();

@@ -875,35 +875,37 @@ TEST(Server, PipelineRoutesShareBatchesUnderLoad) {
     std::vector<json> bodies;
     std::vector<std::string> expected;
   };
-  std::vector<Route> routes(3);
-  {
-    const rembert::PipelineModel pm = load("mlm");
-    routes[0] = {"mlm", "/fill-mask", {}, {}};
-    for (const std::string t : {"The capital of France is [MASK].", "Hello [MASK] [MASK] world", "[MASK] is a word",
-                                "one two three [MASK] five six seven eight nine"}) {
-      routes[0].bodies.push_back(json{{"inputs", t}});
-      routes[0].expected.push_back(rembert::to_json(rembert::fill_mask(pm, t)));
+  // Each route's bodies and the library pipeline's answer to each, for that route's fixture model.
+  auto make_route = [](const char* model, const char* path, const std::vector<std::string>& inputs, auto body, auto answer) {
+    const rembert::PipelineModel pm = load(model);
+    Route r{model, path, {}, {}};
+    for (const std::string& input : inputs) {
+      r.bodies.push_back(body(input));
+      r.expected.push_back(answer(pm, input));
     }
-  }
-  {
-    const rembert::PipelineModel pm = load("tokcls");
-    routes[1] = {"tokcls", "/token-classification", {}, {}};
-    for (const std::string t : {"My name is Wolfgang and I live in Berlin", "Hello world", "Paris is in France",
-                                "a b c d e f g h i j k l m n o p"}) {
-      routes[1].bodies.push_back(json{{"inputs", t}});
-      routes[1].expected.push_back(rembert::to_json(rembert::token_classification(pm, t)));
-    }
-  }
-  {
-    const rembert::PipelineModel pm = load("qa");
-    routes[2] = {"qa", "/question-answering", {}, {}};
-    const std::string c = "My name is Wolfgang and I live in Berlin.";
-    for (const std::string q : {"Where do I live?", "What is my name?", "Who?", "Where is Berlin and who lives there?"}) {
-      routes[2].bodies.push_back(json{{"question", q}, {"context", c}});
-      rembert::QuestionAnsweringOptions o;
-      routes[2].expected.push_back(rembert::to_json(rembert::question_answering(pm, q, c, o), true));
-    }
-  }
+    return r;
+  };
+  const auto text_body = [](const std::string& t) { return json{{"inputs", t}}; };
+  const std::string context = "My name is Wolfgang and I live in Berlin.";
+  const std::vector<Route> routes = {
+      make_route("mlm", "/fill-mask",
+            {"The capital of France is [MASK].", "Hello [MASK] [MASK] world", "[MASK] is a word",
+             "one two three [MASK] five six seven eight nine"},
+            text_body, [](const rembert::PipelineModel& pm, const std::string& t) {
+              return rembert::to_json(rembert::fill_mask(pm, t));
+            }),
+      make_route("tokcls", "/token-classification",
+            {"My name is Wolfgang and I live in Berlin", "Hello world", "Paris is in France",
+             "a b c d e f g h i j k l m n o p"},
+            text_body, [](const rembert::PipelineModel& pm, const std::string& t) {
+              return rembert::to_json(rembert::token_classification(pm, t));
+            }),
+      make_route("qa", "/question-answering",
+            {"Where do I live?", "What is my name?", "Who?", "Where is Berlin and who lives there?"},
+            [&](const std::string& q) { return json{{"question", q}, {"context", context}}; },
+            [&](const rembert::PipelineModel& pm, const std::string& q) {
+              return rembert::to_json(rembert::question_answering(pm, q, context, {}), true);
+            })};
   for (const Route& route : routes) {
     SCOPED_TRACE(route.path);
     ServerProcess server({"--model", fixture_path(std::string("models/") + route.model)});
