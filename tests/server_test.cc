@@ -781,6 +781,12 @@ TEST(Server, MalformedInputNeverCrashes) {
 
 // ---------------------------------------------------------------- 64 concurrent clients, each its own answer
 
+// A value of the /metrics text (-1 when the metric is missing).
+double metric_value(const std::string& metrics, const std::string& name) {
+  const size_t at = metrics.find(name + " ");
+  return at == std::string::npos ? -1.0 : std::atof(metrics.c_str() + at + name.size() + 1);
+}
+
 TEST(Server, ConcurrentClientsEachGetTheirOwnAnswer) {
   ServerProcess server({"--model", fixture_path("models/base"), "--max-batch-tokens", "512"});
   ASSERT_GT(server.port(), 0);
@@ -834,10 +840,7 @@ TEST(Server, ConcurrentClientsEachGetTheirOwnAnswer) {
   EXPECT_GE(requests.load(), kClients);
   // Requests were batched: some forward pass held more than one sequence.
   const std::string metrics = http(server.port(), "GET", "/metrics", "").body;
-  auto metric = [&](const std::string& name) {
-    const size_t at = metrics.find(name + " ");
-    return at == std::string::npos ? -1.0 : std::atof(metrics.c_str() + at + name.size() + 1);
-  };
+  auto metric = [&](const std::string& name) { return metric_value(metrics, name); };
   const double batches = metric("rembert_batch_size_count"), singles = metric("rembert_batch_size_bucket{le=\"1\"}");
   EXPECT_GT(batches, 0);
   EXPECT_LT(singles, batches) << "no forward pass batched two sequences";
@@ -933,10 +936,7 @@ TEST(Server, PipelineRoutesShareBatchesUnderLoad) {
     for (auto& t : clients) t.join();
     EXPECT_EQ(errors.load(), 0) << failure;
     const std::string metrics = http(server.port(), "GET", "/metrics", "").body;
-    auto metric = [&](const std::string& name) {
-      const size_t at = metrics.find(name + " ");
-      return at == std::string::npos ? -1.0 : std::atof(metrics.c_str() + at + name.size() + 1);
-    };
+    auto metric = [&](const std::string& name) { return metric_value(metrics, name); };
     const double batches = metric("rembert_batch_size_count"), singles = metric("rembert_batch_size_bucket{le=\"1\"}");
     EXPECT_GT(batches, 0);
     EXPECT_LT(singles, batches) << "no forward pass batched two sequences";
@@ -996,10 +996,7 @@ TEST(Server, GenerationsShareDecodeSteps) {
   for (auto& t : clients) t.join();
   EXPECT_EQ(errors.load(), 0) << failure;
   const std::string metrics = http(server.port(), "GET", "/metrics", "").body;
-  auto metric = [&](const std::string& name) {
-    const size_t at = metrics.find(name + " ");
-    return at == std::string::npos ? -1.0 : std::atof(metrics.c_str() + at + name.size() + 1);
-  };
+  auto metric = [&](const std::string& name) { return metric_value(metrics, name); };
   const double batches = metric("rembert_batch_size_count"), singles = metric("rembert_batch_size_bucket{le=\"1\"}");
   EXPECT_LT(singles, batches) << "no decode step ran two sequences together";
   std::printf("[ info     ] /generate: %d requests from %d clients, %.0f batched forwards, %.0f of one sequence\n",
