@@ -160,13 +160,24 @@ def _read(part, text_field, id_field):
 
 
 def apply(pipeline, task, texts, options):
-    """The task's results for a batch of texts with a loaded pipeline, as the output's result fields."""
-    if task == "embed":
-        return [{"embedding": v} for v in pipeline(list(texts), truncation=True, **options)]
-    if task == "classify":
-        return [dict(r) for r in pipeline(list(texts), truncation=True, **options)]
+    """The task's results for a batch of texts with a loaded pipeline, as the output's result fields. embed and
+    classify truncate long texts to what the model takes (its tokenizer's model_max_length may be larger)."""
+    if task in ("embed", "classify"):
+        limit = min(pipeline.tokenizer.model_max_length, pipeline.model.config.max_position_embeddings)
+        results = pipeline(list(texts), truncation=True, max_length=limit, **options)
+        return [{"embedding": v} for v in results] if task == "embed" else [dict(r) for r in results]
     # fill-mask one text at a time: the pipeline unwraps a list of one text
     return [{"predictions": pipeline(t, **options)} for t in texts]
+
+
+def _one(pipeline, task, options, path, row):
+    """One record's result, for a batch that failed: the error names the record's file and line."""
+    line, text, _ = row
+    try:
+        return apply(pipeline, task, [text], options)[0]
+    except Exception as e:
+        kind = ValueError if isinstance(e, ValueError) else RuntimeError  # the library's rejections are ValueError
+        raise kind(f"{path}, line {line}: {task} failed: {e}") from e
 
 
 def _run_partition(part, plugin_name, task, options, output_dir, text_field, id_field, batch_size):
@@ -183,8 +194,8 @@ def _run_partition(part, plugin_name, task, options, output_dir, text_field, id_
                 batch = rows[begin:begin + batch_size]
                 try:
                     results = apply(plugin.pipeline, task, [text for _, text, _ in batch], options)
-                except Exception as e:
-                    raise RuntimeError(f"{part['path']}, lines {batch[0][0]}-{batch[-1][0]}: {task} failed: {e}") from e
+                except Exception:
+                    results = [_one(plugin.pipeline, task, options, part["path"], row) for row in batch]
                 for (line, _, record_id), result in zip(batch, results):
                     record = {"file": part["path"], "line": line}
                     if record_id is not None:
@@ -201,11 +212,24 @@ def _run_partition(part, plugin_name, task, options, output_dir, text_field, id_
 # ---- the job
 
 
-def _progress(done, total, records, total_records, started):
-    rate = records / max(time.perf_counter() - started, 1e-9)
-    of = f"/{total_records}" if total_records is not None else ""
-    sys.stderr.write(f"\rrembert.dask: {done}/{total} partitions, {records}{of} records, {rate:.1f} records/s")
-    sys.stderr.flush()
+class _Progress:
+    """A counter line on stderr: rewritten in place on a terminal, else a line at most every 2 seconds."""
+
+    def __init__(self, partitions, records):
+        self.partitions, self.records = partitions, records
+        self.started = self.shown = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+
+    def update(self, done, records, final=False):
+        now = time.perf_counter()
+        if not (final or self.tty and now - self.shown >= 0.2 or now - self.shown >= 2):
+            return
+        self.shown = now
+        of = f"/{self.records}" if self.records is not None else ""
+        rate = records / max(now - self.started, 1e-9)
+        line = f"rembert.dask: {done}/{self.partitions} partitions, {records}{of} records, {rate:.1f} records/s"
+        sys.stderr.write(("\r" + line + ("\n" if final else "")) if self.tty else line + "\n")
+        sys.stderr.flush()
 
 
 def run(task, model, input, output_dir, text_field="text", id_field="id", batch_size=32, client=None,
@@ -218,7 +242,9 @@ def run(task, model, input, output_dir, text_field="text", id_field="id", batch_
     client: a distributed.Client; None starts a LocalCluster on 127.0.0.1 of `workers` processes (default: the
     cores / threads_per_worker) for this job. Each worker runs one task at a time with threads_per_worker compute
     threads. embed: pooling "mean" (over the tokens) or "cls", normalize: L2-normalise. fill-mask: top_k.
-    progress: a counter line on stderr. Returns {"records", "partitions", "seconds", "records_per_second", ...}."""
+    progress: a counter line on stderr. Returns {"records", "partitions", "seconds" (all of it), "load_seconds"
+    (loading the model on the workers, when this cluster had not loaded it yet), "records_per_second" (after the
+    loading), "workers", ...}."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}: expected one of {sorted(TASKS)}")
     if batch_size < 1:
@@ -226,6 +252,7 @@ def run(task, model, input, output_dir, text_field="text", id_field="id", batch_
     options = {"embed": {"pooling": pooling, "normalize": normalize}, "classify": {},
                "fill-mask": {"top_k": top_k}}[task]
     parts = partitions(input, partition_size, text_field)
+    output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     for stale in _glob.glob(os.path.join(_glob.escape(output_dir), "part-*.jsonl*")):
         os.remove(stale)
@@ -242,10 +269,11 @@ def run(task, model, input, output_dir, text_field="text", id_field="id", batch_
         # Registered once per cluster: a second registration under the same name would load the model again.
         if plugin.name not in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins)):
             try:
-                client.register_worker_plugin(plugin, name=plugin.name)
+                client.register_worker_plugin(plugin, name=plugin.name)  # loads the model on every worker
             except Exception:  # e.g. no model there: forget the plugin, or the next job would skip loading it
                 client.unregister_worker_plugin(plugin.name)
                 raise
+        loaded = time.perf_counter()
         # pure=False: each job computes afresh (a pure key could return an earlier job's result without writing).
         # No retries=: a task's exceptions are deterministic; a lost worker's tasks are rerun by the scheduler.
         futures = [client.submit(_run_partition, part, plugin.name, task, options, os.path.abspath(output_dir),
@@ -253,21 +281,24 @@ def run(task, model, input, output_dir, text_field="text", id_field="id", batch_
                                  key=f"rembert-{task}-{part['index']:05d}-{uuid.uuid4().hex[:8]}")
                    for part in parts]
         known = [p["records"] for p in parts]
-        total_records = None if None in known else sum(known)
+        shown = _Progress(len(parts), None if None in known else sum(known)) if progress else None
         done = records = 0
-        for future in distributed.as_completed(futures):
-            records += future.result()  # raises the task's exception, if any
-            done += 1
-            future.release()  # its output is on disk: the scheduler need not keep (or recompute) it
-            if progress:
-                _progress(done, len(parts), records, total_records, started)
-        seconds = time.perf_counter() - started
+        try:
+            for future in distributed.as_completed(futures):
+                records += future.result()  # raises the task's exception, if any
+                done += 1
+                future.release()  # its output is on disk: the scheduler need not keep (or recompute) it
+                if shown:
+                    shown.update(done, records, final=done == len(parts))
+        except BaseException:
+            client.cancel(futures)  # a failed job (or Ctrl-C) stops the rest
+            raise
+        finished = time.perf_counter()
         for leftover in _glob.glob(os.path.join(_glob.escape(output_dir), "part-*.tmp")):
             os.remove(leftover)  # written by an attempt whose worker was killed
-        if progress:
-            sys.stderr.write("\n")
-        return {"task": task, "records": records, "partitions": len(parts), "seconds": seconds,
-                "records_per_second": records / seconds if seconds > 0 else 0.0,
+        return {"task": task, "records": records, "partitions": len(parts), "seconds": finished - started,
+                "load_seconds": loaded - started,
+                "records_per_second": records / (finished - loaded) if finished > loaded else 0.0,
                 "workers": len(client.scheduler_info()["workers"]), "output_dir": output_dir}
     finally:
         if own is not None:
@@ -278,7 +309,7 @@ def run(task, model, input, output_dir, text_field="text", id_field="id", batch_
 def read_output(output_dir):
     """The records of a finished job, in input order (part files in order, lines in order)."""
     records = []
-    for path in sorted(_glob.glob(os.path.join(_glob.escape(output_dir), "part-*.jsonl"))):
+    for path in sorted(_glob.glob(os.path.join(_glob.escape(os.fspath(output_dir)), "part-*.jsonl"))):
         with open(path, encoding="utf-8") as f:
             records += [json.loads(line) for line in f if line.strip()]
     return records
