@@ -40,9 +40,12 @@ class RembertPlugin(distributed.WorkerPlugin):
     scheduler replays registered plugins) and keeps it as self.pipeline for the tasks run there."""
 
     def __init__(self, task, model, dtype="auto", threads=1):
-        self.task, self.model, self.dtype, self.threads = task, str(model), dtype, int(threads)
+        model = os.fspath(model)
+        # A local folder as an absolute path (the workers need not share the client's working directory).
+        self.model = os.path.abspath(model) if os.path.isdir(model) else model
+        self.task, self.dtype, self.threads = task, dtype, int(threads)
         self.pipeline = None
-        key = json.dumps([task, os.path.abspath(self.model), dtype, self.threads])
+        key = json.dumps([task, self.model, dtype, self.threads])
         self.name = "rembert-" + hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def setup(self, worker):
@@ -94,7 +97,7 @@ def _jsonl_partitions(path, partition_size, text_field):
         for number, line in enumerate(f):
             if line.strip():
                 if not checked:
-                    _text(json.loads(line), text_field, path, number)
+                    _text(_json(line, path, number), text_field, path, number)
                     checked = True
                 if records == partition_size:
                     parts.append(dict(kind="jsonl", path=path, start=start, end=offset, first_line=first_line,
@@ -121,7 +124,15 @@ def partitions(input, partition_size=1000, text_field="text"):
             parts += _jsonl_partitions(path, partition_size, text_field)
     for index, part in enumerate(parts):
         part["index"] = index
+        part["source"] = os.path.abspath(part["path"])  # read there: workers need not share the client's cwd
     return parts
+
+
+def _json(line, path, number):
+    try:
+        return json.loads(line)
+    except ValueError as e:
+        raise ValueError(f"{path}, line {number}: not a JSON record: {e}") from None
 
 
 def _text(record, text_field, path, line):
@@ -139,19 +150,19 @@ def _read(part, text_field, id_field):
     if part["kind"] == "parquet":
         import pandas as pd
 
-        frame = pd.read_parquet(part["path"])
+        frame = pd.read_parquet(part["source"])
         if text_field not in frame.columns:
             raise ValueError(f"{part['path']}: no column {text_field!r} (it has {list(frame.columns)})")
         ids = frame[id_field].tolist() if id_field in frame.columns else [None] * len(frame)
         return [(row, _text({text_field: t}, text_field, part["path"], row), i)
                 for row, (t, i) in enumerate(zip(frame[text_field].tolist(), ids))]
-    with open(part["path"], "rb") as f:
+    with open(part["source"], "rb") as f:
         f.seek(part["start"])
         data = f.read(part["end"] - part["start"])
     rows = []
     for number, line in enumerate(data.split(b"\n"), start=part["first_line"]):
         if line.strip():
-            record = json.loads(line)
+            record = _json(line, part["path"], number)
             rows.append((number, _text(record, text_field, part["path"], number), record.get(id_field)))
     return rows
 

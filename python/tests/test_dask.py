@@ -168,6 +168,10 @@ def test_bad_inputs(client, tmp_path):
     later = write_jsonl(tmp_path / "later.jsonl", [{"text": "fine"}, {"text": "fine"}, {"body": "x"}])
     with pytest.raises(ValueError, match=r"later\.jsonl, line 2: no field 'text'"):
         rembert.dask.run("classify", LANGID, later, tmp_path / "out", client=client, progress=False)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "fine"}\n{"text": \n')
+    with pytest.raises(ValueError, match=r"broken\.jsonl, line 1: not a JSON record"):
+        rembert.dask.run("classify", LANGID, str(broken), tmp_path / "out", client=client, progress=False)
     not_text = write_jsonl(tmp_path / "number.jsonl", [{"text": 3}])
     with pytest.raises(ValueError, match="field 'text' is int, not a string"):
         rembert.dask.run("classify", LANGID, not_text, tmp_path / "out", client=client)
