@@ -25,10 +25,13 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 # pytest; setuptools/wheel/pip/venv for the offline `pip install --no-build-isolation --no-index .`.
 # python3-torch is big (libtorch alone is about 130 MB installed, plus its dependencies): it is there for
 # return_tensors="pt" and the seed examples (`import torch`), which the tests run.
+# python3-distributed (dask.distributed) and python3-pandas: rembert.dask's batch jobs and their tests
+# (python/tests/test_dask.py); `import rembert` itself works without them.
 $SUDO apt-get install -y -qq --no-install-recommends \
   python3 python3-dev pybind11-dev python3-numpy python3-pytest \
   python3-setuptools python3-wheel python3-pip python3-venv \
-  python3-torch
+  python3-torch \
+  python3-distributed python3-pandas
 
 # The deployment tests (tests/deploy): HAProxy in front of server replicas, python3-yaml to read the Kubernetes
 # manifests.
