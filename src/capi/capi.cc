@@ -38,8 +38,9 @@ std::string resolve_folder(const char* name_or_path, const rembert_load_options*
   require(name_or_path, what);
   const std::string name = name_or_path;
   struct stat st {};
-  if (stat(name_or_path, &st) == 0 || !is_hub_repo_id(name)) {
-    if (stat(name_or_path, &st) != 0) fail(REMBERT_FILE_NOT_FOUND, std::string(what) + " '" + name + "' does not exist");
+  const bool exists = stat(name_or_path, &st) == 0;
+  if (exists || !is_hub_repo_id(name)) {
+    if (!exists) fail(REMBERT_FILE_NOT_FOUND, std::string(what) + " '" + name + "' does not exist");
     if (!S_ISDIR(st.st_mode)) fail(REMBERT_FILE_NOT_FOUND, std::string(what) + " '" + name + "' is not a folder");
     return name;
   }

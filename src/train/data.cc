@@ -629,6 +629,14 @@ const char* task_name(Task task) {
   return "?";
 }
 
+ProblemType problem_type_from_name(const std::string& name) {
+  for (ProblemType p : {ProblemType::SingleLabel, ProblemType::MultiLabel, ProblemType::Regression}) {
+    if (name == problem_type_name(p)) return p;
+  }
+  throw Error("problem_type \"" + name + "\": expected single_label_classification, multi_label_classification or "
+              "regression");
+}
+
 const char* problem_type_name(ProblemType p) {
   switch (p) {
     case ProblemType::SingleLabel: return "single_label_classification";

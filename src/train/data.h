@@ -37,6 +37,7 @@ const char* task_name(Task task);
 // How the labels of a text-classification file are read (transformers' config.problem_type).
 enum class ProblemType { SingleLabel, MultiLabel, Regression };
 const char* problem_type_name(ProblemType p);  // "single_label_classification", "multi_label_classification", "regression"
+ProblemType problem_type_from_name(const std::string& name);  // the inverse; Error naming an unknown one
 
 // The label map of a classification task (text / token classification). Built from the training file: names
 // sorted (Python's sorted(set(labels)), byte order), ids 0..n-1; integer labels keep their ids, named

@@ -114,10 +114,9 @@ train::DataOptions data_options_for(const TrainerOptions& o, Task task, const Re
 train::LabelMap label_map_of(const RemBertConfig& c, Task task) {
   train::LabelMap map;
   if (task == Task::TextClassification) {
-    const std::string problem = c.problem_type.value_or(c.num_labels() == 1 ? "regression" : "single_label_classification");
-    map.problem = problem == "regression"                   ? train::ProblemType::Regression
-                  : problem == "multi_label_classification" ? train::ProblemType::MultiLabel
-                                                            : train::ProblemType::SingleLabel;
+    // transformers' inference when the config names none: one label is a regression.
+    map.problem = train::problem_type_from_name(
+        c.problem_type.value_or(c.num_labels() == 1 ? "regression" : "single_label_classification"));
   }
   map.from_names = true;
   for (const auto& [id, name] : c.id2label) {
