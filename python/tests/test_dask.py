@@ -120,9 +120,13 @@ def test_command_line(client, classify_corpus, classify_expected, tmp_path):
     assert rembert.dask.read_output(tmp_path) == classify_expected
 
 
+def executing_keys(dask_worker):
+    return [str(getattr(task, "key", task)) for task in dask_worker.state.executing]
+
+
 def test_a_killed_worker_is_replaced_and_the_output_is_complete(classify_corpus, classify_expected, tmp_path):
     path, texts = classify_corpus
-    partition_size = 10  # 60 partitions: the kill lands in the middle of the job
+    partition_size = 25  # 24 partitions of tens of milliseconds each: the kill lands in the middle of one
     with cluster() as c, distributed.Client(c) as cl:
         result, errors = {}, []
 
@@ -134,20 +138,31 @@ def test_a_killed_worker_is_replaced_and_the_output_is_complete(classify_corpus,
                 errors.append(e)
 
         before = cl.run(os.getpid)  # {worker address: pid}
+        victim = sorted(before)[0]
         thread = threading.Thread(target=job)
         thread.start()
         deadline = time.monotonic() + 120
-        while len([f for f in os.listdir(tmp_path) if f.endswith(".jsonl")]) < 3 and thread.is_alive():
-            assert time.monotonic() < deadline, "no partition finished"
-            time.sleep(0.05)
-        done_at_kill = len([f for f in os.listdir(tmp_path) if f.endswith(".jsonl")])
-        os.kill(sorted(before.values())[0], signal.SIGKILL)
+        running = []
+        # Kill the victim while it is executing a partition (asked of the worker itself, just before the kill).
+        while thread.is_alive() and time.monotonic() < deadline:
+            if os.path.exists(tmp_path) and len([f for f in os.listdir(tmp_path) if f.endswith(".jsonl")]) >= 3:
+                running = cl.run(executing_keys, workers=[victim]).get(victim, [])
+                if any(k.startswith("rembert-classify-") for k in running):
+                    os.kill(before[victim], signal.SIGKILL)
+                    break
+            time.sleep(0.002)
+        assert running, "the victim worker never ran a partition while the job was on"
         thread.join(180)
         assert not thread.is_alive() and not errors, errors
-        assert done_at_kill < 60, "the job ended before the kill"
         assert set(cl.run(os.getpid).values()) != set(before.values())  # the killed worker is gone (its nanny starts another)
-    assert result["records"] == len(texts) and result["partitions"] == 60
-    assert sorted(os.listdir(tmp_path)) == [f"part-{i:05d}.jsonl" for i in range(60)]  # no leftover temporaries
+        # The scheduler's own record: the partition the victim was running was sent to it, then rerun elsewhere.
+        story = cl.run_on_scheduler(lambda dask_scheduler: [
+            (e[1], e[2]) for e in dask_scheduler.story(*running)])
+    # e.g. ... queued->processing, processing->released (the worker died), ..., queued->processing, processing->memory
+    lost = story.index(("processing", "released")) if ("processing", "released") in story else None
+    assert lost is not None and ("processing", "memory") in story[lost:], story
+    assert result["records"] == len(texts) and result["partitions"] == len(texts) // partition_size
+    assert sorted(os.listdir(tmp_path)) == [f"part-{i:05d}.jsonl" for i in range(result["partitions"])]  # no temporaries
     got = rembert.dask.read_output(tmp_path)
     assert sorted((r["file"], r["line"]) for r in got) == [(path, i) for i in range(len(texts))]  # each once
     assert got == classify_expected

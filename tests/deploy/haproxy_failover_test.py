@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Two rembert-server replicas behind HAProxy (deploy/haproxy.cfg, its ports substituted) under load: one replica
-is SIGKILLed and restarted, then the other is stopped gracefully (SIGTERM) and restarted. Every request must get a
+"""Two rembert-server replicas behind HAProxy (deploy/haproxy.cfg, its ports substituted) under load: first a
+steady phase (no failure, SECONDS/2), the baseline; then the failover phase (SECONDS): one replica is SIGKILLed
+and restarted, then the other is stopped gracefully (SIGTERM) and restarted. Every request must get a
 200 whose body is the single-request answer for its input: no error, no 5xx, nothing lost.
 
   haproxy_failover_test.py SERVER_BINARY MODEL_DIR HAPROXY_CFG [SECONDS]
@@ -149,6 +150,24 @@ class Load:
         self.seconds = time.monotonic() - self.t0
 
 
+def report(phase, load, lb_log, log_from):
+    """Prints a phase's figures; returns its error count. Retries are counted in HAProxy's log from byte log_from
+    (where the log ended when the phase began)."""
+    n = len(load.latencies)
+    with open(lb_log) as f:
+        f.seek(log_from)
+        log_text = f.read()
+    # httplog: ".../srv_conn/retries" before the queue figures; "+N" when the retry was redispatched.
+    retried = sum(1 for m in re.finditer(r" \d+/\d+/\d+/\d+/\+?(\d+) \d+/\d+ \"", log_text) if int(m.group(1)) > 0)
+    errors = len(load.failures)
+    fivexx = sum(count for status, count in load.statuses.items() if status >= 500)
+    print(f"{phase}: {n} requests from {CLIENTS} keep-alive clients in {load.seconds:.1f} s "
+          f"({n / load.seconds:.0f} req/s), {errors} errors, {fivexx} 5xx, {retried} retried by HAProxy, "
+          f"latency p50 {percentile(load.latencies, 0.5) * 1000:.1f} ms, "
+          f"p99 {percentile(load.latencies, 0.99) * 1000:.1f} ms; statuses {load.statuses}")
+    return errors
+
+
 def percentile(values, q):
     v = sorted(values)
     return v[min(len(v) - 1, int(q * len(v)))]
@@ -191,7 +210,16 @@ def main():
             time.sleep(0.05)
         time.sleep(1)  # both replicas through their first checks
 
-        load = Load(front, expected)
+        steady, log_from = Load(front, expected), os.path.getsize(lb_log)
+        steady.run()
+        time.sleep(seconds / 2)
+        steady.finish()
+        report("steady", steady, lb_log, log_from)
+        if steady.failures:
+            print("steady: FAILED: " + "\n  ".join(steady.failures[:5]))
+            return 1
+
+        load, log_from = Load(front, expected), os.path.getsize(lb_log)
         load.run()
         events = []
 
@@ -222,16 +250,8 @@ def main():
         note("load stopped")
 
         n = len(load.latencies)
-        log_text = open(lb_log).read()
-        # httplog: ".../srv_conn/retries" before the queue figures; "+N" when the retry was redispatched.
-        retried = sum(1 for m in re.finditer(r" \d+/\d+/\d+/\d+/\+?(\d+) \d+/\d+ \"", log_text) if int(m.group(1)) > 0)
-        errors = len(load.failures)
-        fivexx = sum(count for status, count in load.statuses.items() if status >= 500)
         print("\n".join(events))
-        print(f"failover: {n} requests from {CLIENTS} keep-alive clients in {load.seconds:.1f} s "
-              f"({n / load.seconds:.0f} req/s), {errors} errors, {fivexx} 5xx, {retried} retried by HAProxy, "
-              f"latency p50 {percentile(load.latencies, 0.5) * 1000:.1f} ms, "
-              f"p99 {percentile(load.latencies, 0.99) * 1000:.1f} ms; statuses {load.statuses}")
+        errors, log_text = report("failover", load, lb_log, log_from), open(lb_log).read()
         if errors:
             print("failover: FAILED: " + "\n  ".join(load.failures[:5]) + f"\n(logs of the replicas and HAProxy in {workdir})")
             print("haproxy log (last lines):\n" + "\n".join(log_text.splitlines()[-20:]))
