@@ -19,7 +19,12 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libcurl4-openssl-dev \
   libcpp-httplib-dev \
   libgtest-dev libgmock-dev \
+  libssl-dev \
+  libhdf5-dev \
   curl gettext ca-certificates
+
+# The fuzz targets (tests/fuzz): libFuzzer comes with clang's runtime; gcc has none.
+$SUDO apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev llvm-14
 
 # The Python module (python/, built by CMake when pybind11 is found) and its tests: Debian's python3 with numpy and
 # pytest; setuptools/wheel/pip/venv for the offline `pip install --no-build-isolation --no-index .`.
@@ -31,7 +36,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   python3 python3-dev pybind11-dev python3-numpy python3-pytest \
   python3-setuptools python3-wheel python3-pip python3-venv \
   python3-torch \
-  python3-distributed python3-pandas
+  python3-distributed python3-pandas \
+  python3-h5py
 
 # The deployment tests (tests/deploy): HAProxy in front of server replicas, python3-yaml to read the Kubernetes
 # manifests.
