@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """rembert-server under faults, on 127.0.0.1, each case against a server of its own (the fixture models):
 
+  flags        out-of-range timeouts fail at start, naming the flag
   disconnects  clients that close (or reset) with the body half sent, and after the request before the answer
   stream       a /generate stream closed after its first event, a plain /generate closed before its answer
   slow         slowloris: heads and bodies sent a byte at a time (408 within --read-timeout, set from the
@@ -147,6 +148,12 @@ class Server:
                 time.sleep(0.02)
         if not self.port:
             raise RuntimeError(f"rembert-server did not start: {self.stderr()}")
+
+    def sanitized(self):
+        """True when the server runs under AddressSanitizer or ThreadSanitizer (its RSS then holds the sanitizer's
+        quarantine and shadow memory, so the RSS bound does not apply; LeakSanitizer checks the exit instead)."""
+        with open(f"/proc/{self.proc.pid}/maps") as f:
+            return any(lib in f.read() for lib in ("libasan", "libtsan"))
 
     def stderr(self):
         self.err.seek(0)
@@ -342,8 +349,8 @@ def drip(port, first, rest, gap, results, k):
 
 def case_slow(binary, models):
     # From the environment, as every flag: a 1 s read timeout.
-    server = Server(binary, f"{models}/base", ["--max-concurrent-requests", "2"],
-                    env={"REMBERT_READ_TIMEOUT": "1", "REMBERT_KEEP_ALIVE_TIMEOUT": "5"})
+    server = Server(binary, f"{models}/base", ["--max-concurrent-requests", "2", "--max-client-batch-size", "400"],
+                    env={"REMBERT_READ_TIMEOUT": "1", "REMBERT_WRITE_TIMEOUT": "1", "REMBERT_KEEP_ALIVE_TIMEOUT": "5"})
     expected = expected_embeddings(server)
     bystander = Bystander(server, expected)
     bystander.start()
@@ -379,6 +386,30 @@ def case_slow(binary, models):
           f"{n} slow clients: not all cut off within the read timeout: {results}")
     print(f"  {n} slowloris clients: all cut off within {worst:.2f} s; a normal request behind them answered in "
           f"{waited:.2f} s", flush=True)
+    # A client that asks for an 18 MB answer and never reads: once the socket buffers are full, the write waits
+    # --write-timeout (1 s) and the server closes the connection; the client then reads what was buffered, then EOF.
+    with socket.socket() as reader:
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.settimeout(TIMEOUT)
+        reader.connect(("127.0.0.1", server.port))
+        reader.sendall(request_bytes("POST", "/embed_all", json.dumps({"inputs": ["word " * 70] * 400,
+                                                                       "truncate": True})))
+        time.sleep(3)
+        data = b""
+        try:
+            while True:
+                chunk = reader.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+    m = re.search(rb"Content-Length: (\d+)", data)
+    length = int(m.group(1)) if m else 0
+    check(m and length > 10e6 and len(data) < length,
+          f"a client that never reads: {len(data)} bytes of {length} reached it before the server closed")
+    print(f"  a client that never reads an answer of {length / 1e6:.1f} MB: closed after {len(data) / 1e6:.1f} MB "
+          "(--write-timeout 1)", flush=True)
     bystander.finish("slow")
     slots_free(server, expected, 2, "slow")
     server.stop()
@@ -502,23 +533,25 @@ def case_overload(binary, models):
 
 
 def case_rss(binary, models, requests):
-    server = Server(binary, f"{models}/base")
+    server = Server(binary, f"{models}/base", env={"REMBERT_KEEP_ALIVE_MAX_REQUESTS": "500"})
     expected = expected_embeddings(server)
     health = request_bytes("GET", "/health")
+    carried = set()  # requests per connection, for the connections the server closed
 
     def healths(count):
-        s, done = None, 0
+        s, done, on_this = None, 0, 0
         while done < count:
             if s is None:
-                s = connect(server.port)
+                s, on_this = connect(server.port), 0
             s.sendall(health)
             r = read_response(s)
-            if r is None:  # the connection carried its 1000 requests (--keep-alive-max-requests)
+            assert r is not None and r[0] == 200, r
+            done += 1
+            on_this += 1
+            if r[1].get("connection") == "close":  # the connection carried --keep-alive-max-requests
+                carried.add(on_this)
                 s.close()
                 s = None
-                continue
-            assert r[0] == 200, r
-            done += 1
         if s:
             s.close()
 
@@ -560,14 +593,29 @@ def case_rss(binary, models, requests):
     rss1, threads1 = server.status("VmRSS"), server.status("Threads")
     growth = (rss1 - rss0) / 1024
     check(bad == 0, f"rss: {bad} /embed answers differ from the single-request answer")
-    check(growth <= RSS_BOUND_MIB, f"rss: VmRSS grew {growth:.1f} MiB over {requests} requests (bound "
-                                   f"{RSS_BOUND_MIB} MiB)")
+    check(carried == {500}, f"rss: keep-alive connections closed after {sorted(carried)} requests, want 500 "
+                            "(REMBERT_KEEP_ALIVE_MAX_REQUESTS)")
+    if server.sanitized():
+        print("  (a sanitizer build: VmRSS holds its quarantine, the bound is not checked)")
+    else:
+        check(growth <= RSS_BOUND_MIB, f"rss: VmRSS grew {growth:.1f} MiB over {requests} requests (bound "
+                                       f"{RSS_BOUND_MIB} MiB)")
     print(f"  {requests} /health + 3000 /embed (+300 aborted) in {seconds:.1f} s: VmRSS {rss0 / 1024:.1f} -> "
           f"{rss1 / 1024:.1f} MiB ({growth:+.2f} MiB), threads {threads0} -> {threads1}", flush=True)
     server.stop()
 
 
-CASES = {"disconnects": case_disconnects, "stream": case_stream, "slow": case_slow, "headers": case_headers,
+def case_flags(binary, models):
+    # Out-of-range limits fail at start, naming the flag, before the port opens.
+    for flag, value in (("--read-timeout", "0"), ("--write-timeout", "-1"), ("--keep-alive-timeout", "4000"),
+                        ("--keep-alive-max-requests", "0")):
+        r = subprocess.run([binary, "--model", f"{models}/base", "--port", "0", flag, value], capture_output=True,
+                           text=True, timeout=TIMEOUT)
+        check(r.returncode == 1 and flag in r.stderr and "listening" not in r.stdout,
+              f"{flag} {value}: exit {r.returncode}, stderr {r.stderr!r}")
+
+
+CASES = {"flags": case_flags, "disconnects": case_disconnects, "stream": case_stream, "slow": case_slow, "headers": case_headers,
          "idle": case_idle, "overload": case_overload}
 
 
