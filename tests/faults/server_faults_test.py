@@ -461,7 +461,8 @@ def case_headers(binary, models):
         sender.join(TIMEOUT)
     growth = (server.status("VmRSS") - rss0) / 1024
     check(r is not None and r[0] == 431, f"a 10 MB header line: {r}")
-    check(growth < 4, f"a 10 MB header line grew the server's RSS by {growth:.1f} MiB")
+    bound = 8 if server.sanitized() else 4  # a sanitizer's quarantine holds what the bystander's requests freed
+    check(growth < bound, f"a 10 MB header line grew the server's RSS by {growth:.1f} MiB")
     print(f"  oversized heads: 414/431; a 10 MB header line: 431, RSS +{growth:.1f} MiB", flush=True)
     bystander.finish("headers")
     server.stop()
