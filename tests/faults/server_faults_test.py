@@ -3,7 +3,8 @@
 
   flags        out-of-range timeouts fail at start, naming the flag
   disconnects  clients that close (or reset) with the body half sent, and after the request before the answer
-  stream       a /generate stream closed after its first event, a plain /generate closed before its answer
+  stream       a /generate stream closed after its first event, a plain /generate closed before its answer (each
+               must stop within a few tokens), streams closed mid-way beside another client's generations
   slow         slowloris: heads and bodies sent a byte at a time (408 within --read-timeout, set from the
                environment), more of them than there are connection threads
   headers      oversized request lines and heads (414, 431; a 10 MB header line costs no memory)
@@ -292,7 +293,7 @@ def case_disconnects(binary, models):
 
 def case_stream(binary, models):
     # Every forward 20 ms: a generation of 40 tokens takes more than 0.8 s, so the disconnects land mid-way.
-    server = Server(binary, f"{models}/clm", ["--max-concurrent-requests", "1", "--debug-batch-delay-ms", "20"])
+    server = Server(binary, f"{models}/clm", ["--max-concurrent-requests", "3", "--debug-batch-delay-ms", "20"])
     prompt = {"inputs": "Hello world", "parameters": {"max_new_tokens": 40}}
     status, _, want = call(server.port, "POST", "/generate", json.dumps(prompt))
     assert status == 200, want
@@ -321,6 +322,39 @@ def case_stream(binary, models):
         check(status == 200 and got == want, f"{kind}: the next generation got {status} {got[:200]!r}")
     _, _, metrics = call(server.port, "GET", "/metrics")
     check('route="/generate",status="499"' in metrics.decode(), "the cancelled plain /generate is not counted as 499")
+    # Streams closed after their first event while another client generates: its decode steps share forwards with
+    # theirs (continuous batching) until they leave, and each of its answers is still the single-request answer.
+    other = json.dumps({"inputs": "The model reads", "parameters": {"max_new_tokens": 20}})
+    status, _, other_want = call(server.port, "POST", "/generate", other)
+    assert status == 200, other_want
+    answers = []
+    bystander = threading.Thread(target=lambda: answers.extend(
+        call(server.port, "POST", "/generate", other) for _ in range(3)))
+    bystander.start()
+    for _ in range(6):
+        with connect(server.port) as s:
+            s.sendall(request_bytes("POST", "/generate_stream", json.dumps(prompt)))
+            data = b""
+            while b"data:" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            check(b"data:" in data, f"stream beside a bystander: no first event: {data[:300]!r}")
+        time.sleep(0.1)
+    bystander.join(TIMEOUT)
+    check(len(answers) == 3 and all(a[0] == 200 and a[2] == other_want for a in answers),
+          f"a generation beside streams closed mid-way: {[(a[0], a[2][:100]) for a in answers]}")
+    check(server.wait_idle(), "streams closed mid-way still hold their slots")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(call(server.port, "POST", "/generate",
+                                                                   json.dumps(prompt)))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(len(results) == 3 and all(r[0] == 200 and r[2] == want for r in results),
+          f"after the disconnects, 3 concurrent generations (3 slots): {[(r[0], r[2][:100]) for r in results]}")
     server.stop()
 
 
