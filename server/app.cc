@@ -43,8 +43,32 @@ const std::vector<std::string>& known_routes() {
   return routes;
 }
 
+namespace {
+
+ConnectionLimits connection_limits(const ServerOptions& o) {
+  ConnectionLimits l;
+  l.read_timeout = o.read_timeout;
+  l.write_timeout = o.write_timeout;
+  l.keep_alive_timeout = o.keep_alive_timeout;
+  l.keep_alive_max_requests = static_cast<size_t>(std::max<int64_t>(1, o.keep_alive_max_requests));
+  // One thread per connection: the inference requests allowed at once, plus room for probes and quick routes.
+  l.max_threads = static_cast<size_t>(std::clamp<int64_t>(o.max_concurrent_requests, 1, 2048)) + 16;
+  return l;
+}
+
+}  // namespace
+
+App::App(const ServerOptions& o)
+    : o_(o), http_(connection_limits(o), [this](int status, const std::string& message) {
+        // A request refused before routing (408, 414, 431): TEI's error body, counted under "other".
+        metrics_.record_request("other", status, 0.0);
+        return dump(ojson{{"error", message}, {"error_type", "Validation"}});
+      }) {}
+
 void App::write_error(const httplib::Request& req, httplib::Response& res, const ApiError& e) const {
   res.status = e.status;
+  // A client told to come back: one second is about how long the requests in flight take to make room.
+  if (e.status == 429) res.set_header("Retry-After", "1");
   ojson body;
   if (req.path.rfind("/v1/", 0) == 0) {
     // TEI's OpenAI-compatible error body, plus OpenAI's nested "error" object that the openai clients read.

@@ -8,6 +8,7 @@
 //   pipeline_routes.cc /fill-mask, /token-classification, /question-answering
 //   generate.cc        /generate and /generate_stream (server-sent events)
 //   lifecycle.cc       loading, signals, serving, /health, /info, /metrics
+//   connection.cc      each connection's loop under the read, write and keep-alive limits (BoundedServer)
 #pragma once
 
 #include <httplib.h>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "batcher.h"
+#include "connection.h"
 #include "json_io.h"
 #include "metrics.h"
 #include "rembert/model.h"
@@ -65,7 +67,7 @@ std::vector<std::string> texts_of(const json& body, bool& single);
 
 class App {
  public:
-  explicit App(const ServerOptions& o) : o_(o) {}
+  explicit App(const ServerOptions& o);
 
   // Opens the port, loads the model (every route answers 503 meanwhile), serves until SIGTERM/SIGINT, drains and
   // returns the exit code.
@@ -129,7 +131,7 @@ class App {
   std::atomic<bool> loaded_{false};    // set once load() has filled everything above
   std::atomic<bool> draining_{false};  // from the first SIGTERM/SIGINT on
   std::atomic<int> generation_threads_{0};  // streaming generations still running (shutdown waits for them)
-  httplib::Server http_;
+  BoundedServer http_;
 };
 
 }  // namespace rembert::server

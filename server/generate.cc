@@ -67,7 +67,11 @@ void App::handle_generate(const httplib::Request& req, httplib::Response& res, b
 
   if (!stream) {
     std::string result;
-    // On this thread; each decode step joins the batcher's running batch (continuous batching).
+    // On this thread; each decode step joins the batcher's running batch (continuous batching). A client that
+    // went away stops its generation at the next token (499, nginx's "client closed request", in /metrics).
+    options.on_token = [](int64_t) {
+      if (client_disconnected()) fail(499, "Cancelled", "the client closed the connection");
+    };
     result = to_json(text_generation(batched_, prompt_text, options));
     res.set_content(result, "application/json");
     return;

@@ -16,7 +16,6 @@
 #include "app.h"
 #include "rembert/error.h"
 #include "rembert/hub.h"
-#include "thread_pool.h"
 
 #ifndef REMBERT_VERSION
 #define REMBERT_VERSION "0.0.0"
@@ -43,6 +42,17 @@ void App::check_options() const {
     std::snprintf(given, sizeof(given), "%g", o_.drain_seconds);
     throw Error(std::string("--drain-seconds must be between 0 and 3600, got ") + given);
   }
+  const std::pair<const char*, double> timeouts[] = {
+      {"--read-timeout", o_.read_timeout}, {"--write-timeout", o_.write_timeout},
+      {"--keep-alive-timeout", o_.keep_alive_timeout}};
+  for (const auto& [flag, seconds] : timeouts) {
+    if (!(seconds >= 0.001 && seconds <= 3600)) {
+      char given[32];
+      std::snprintf(given, sizeof(given), "%g", seconds);
+      throw Error(std::string(flag) + " must be between 0.001 and 3600 seconds, got " + given);
+    }
+  }
+  if (o_.keep_alive_max_requests < 1) throw Error("--keep-alive-max-requests must be at least 1");
 }
 
 void App::load() {
@@ -149,14 +159,8 @@ void App::handle_info(const httplib::Request&, httplib::Response& res) {
 
 
 void App::register_routes() {
-  http_.new_task_queue = [this] {
-    return new GrowingThreadPool(static_cast<size_t>(std::min<int64_t>(o_.max_concurrent_requests, 2048)) + 16);
-  };
+  // The connection threads, timeouts and keep-alive are BoundedServer's (connection.cc), from the flags.
   http_.set_payload_max_length(static_cast<size_t>(o_.payload_limit));
-  http_.set_keep_alive_max_count(1000);
-  http_.set_keep_alive_timeout(5);
-  http_.set_read_timeout(5);
-  http_.set_write_timeout(30);
   http_.set_tcp_nodelay(true);
   http_.set_socket_options([](int fd) {
     int yes = 1;
@@ -198,7 +202,12 @@ void App::register_routes() {
   http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     ApiError e{res.status, "Validation", "bad request"};
-    if (res.status == 413) {
+    if (request_timed_out()) {
+      char text[128];
+      std::snprintf(text, sizeof(text), "request timeout: the body did not arrive within %g s (--read-timeout)",
+                    o_.read_timeout);
+      e = {408, "Validation", text};
+    } else if (res.status == 413) {
       e = {413, "Validation", "payload too large: the body exceeds the limit of " + std::to_string(o_.payload_limit) +
                                   " bytes (--payload-limit)"};
     } else if (res.status == 404) {
@@ -267,6 +276,7 @@ int App::serve() {
         }
         stopping = true;
         draining_ = true;
+        http_.close_connections_after_request();
         drain_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(o_.drain_seconds));
         std::fprintf(stderr, "rembert-server: %s: /health answers 503; serving for %g s more (--drain-seconds), "

@@ -61,6 +61,23 @@ int main(int argc, char** argv) {
                  "a load balancer notices), then the port closes and the requests in flight finish")
       ->envname("REMBERT_DRAIN_SECONDS")
       ->capture_default_str();
+  app.add_option("--read-timeout", o.read_timeout,
+                 "Seconds a request (head and body) may take to arrive from its first byte; a slower client gets 408 "
+                 "and its connection closes")
+      ->envname("REMBERT_READ_TIMEOUT")
+      ->capture_default_str();
+  app.add_option("--write-timeout", o.write_timeout,
+                 "Seconds one write of an answer may wait for the client to read; then the connection closes")
+      ->envname("REMBERT_WRITE_TIMEOUT")
+      ->capture_default_str();
+  app.add_option("--keep-alive-timeout", o.keep_alive_timeout,
+                 "Seconds an idle keep-alive connection waits for its next request (an idle connection also closes "
+                 "at once when a new connection needs its thread)")
+      ->envname("REMBERT_KEEP_ALIVE_TIMEOUT")
+      ->capture_default_str();
+  app.add_option("--keep-alive-max-requests", o.keep_alive_max_requests, "Requests one connection may carry")
+      ->envname("REMBERT_KEEP_ALIVE_MAX_REQUESTS")
+      ->capture_default_str();
   // For the test suite only: makes requests overlap deterministically (batching, 429, shutdown while in flight),
   // and holds the server in its loading state (503) for a while.
   app.add_option("--debug-batch-delay-ms", o.debug_batch_delay_ms)->envname("REMBERT_DEBUG_BATCH_DELAY_MS")->group("");

@@ -25,6 +25,10 @@ struct ServerOptions {
   int64_t payload_limit = 2000000;
   std::string api_key;
   double drain_seconds = 2;      // after SIGTERM: /health 503, requests still answered this long
+  double read_timeout = 10;      // s: a request (head and body) must arrive within this of its first byte (408)
+  double write_timeout = 30;     // s: the longest one write waits for the client to read
+  double keep_alive_timeout = 5;  // s: how long an idle connection waits for its next request
+  int64_t keep_alive_max_requests = 1000;  // requests per connection, then it closes
   int debug_batch_delay_ms = 0;  // tests only: the worker sleeps this long before each batch
   int debug_load_delay_ms = 0;   // tests only: loading the model starts this much later
 };
