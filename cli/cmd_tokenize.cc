@@ -1,5 +1,6 @@
 // rembert tokenize: encodes texts (or pairs) with the model folder's tokenizer and prints the encodings as JSON, the
-// fields transformers' __call__ returns (plus tokens, and offsets for the fast tokenizer).
+// fields transformers' __call__ returns (plus tokens, and offsets: always for the fast tokenizer, with
+// --return-offsets-mapping for the slow one).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -20,7 +21,7 @@ struct TokenizeOptions {
   std::vector<std::string> texts, pairs;
   int64_t max_length = -1, stride = 0, pad_to_multiple_of = 0;
   std::string truncation, padding, padding_side = "right", truncation_side = "right";
-  bool no_special_tokens = false, return_overflowing_tokens = false;
+  bool no_special_tokens = false, return_overflowing_tokens = false, return_offsets_mapping = false;
 };
 
 Side side_from_name(const std::string& name, const char* what) {
@@ -29,14 +30,14 @@ Side side_from_name(const std::string& name, const char* what) {
   throw Error(std::string(what) + " must be 'right' or 'left', got '" + name + "'");
 }
 
-nlohmann::json encoding_json(const Encoding& e, bool fast, bool overflow) {
+nlohmann::json encoding_json(const Encoding& e, bool fast, bool overflow, bool offsets_asked) {
   nlohmann::json j;
   j["input_ids"] = e.input_ids;
   j["token_type_ids"] = e.token_type_ids;
   j["attention_mask"] = e.attention_mask;
   j["special_tokens_mask"] = e.special_tokens_mask;
   j["tokens"] = e.tokens;
-  if (fast) {
+  if (fast || offsets_asked) {
     nlohmann::json offsets = nlohmann::json::array();
     for (const auto& [b, end] : e.offsets) offsets.push_back({b, end});
     j["offsets"] = offsets;
@@ -66,20 +67,23 @@ void run_tokenize(const TokenizeOptions& o) {
   eo.padding_side = side_from_name(o.padding_side, "--padding-side");
   eo.truncation_side = side_from_name(o.truncation_side, "--truncation-side");
   eo.return_overflowing_tokens = o.return_overflowing_tokens;
+  eo.return_offsets_mapping = o.return_offsets_mapping;
   const BatchEncoding batch = tok->encode_batch(o.texts, o.pairs.empty() ? nullptr : &o.pairs, eo);
   nlohmann::json out;
   if (o.return_overflowing_tokens) {
     out = nlohmann::json::array();
     for (size_t i = 0; i < batch.encodings.size(); ++i) {
-      nlohmann::json j = encoding_json(batch.encodings[i], tok->is_fast(), true);
+      nlohmann::json j = encoding_json(batch.encodings[i], tok->is_fast(), true, o.return_offsets_mapping);
       if (tok->is_fast()) j["overflow_to_sample_mapping"] = batch.overflow_to_sample_mapping[i];
       out.push_back(j);
     }
   } else if (o.texts.size() == 1) {
-    out = encoding_json(batch.encodings.at(0), tok->is_fast(), false);
+    out = encoding_json(batch.encodings.at(0), tok->is_fast(), false, o.return_offsets_mapping);
   } else {
     out = nlohmann::json::array();
-    for (const auto& e : batch.encodings) out.push_back(encoding_json(e, tok->is_fast(), false));
+    for (const auto& e : batch.encodings) {
+      out.push_back(encoding_json(e, tok->is_fast(), false, o.return_offsets_mapping));
+    }
   }
   std::printf("%s\n", out.dump().c_str());
 }
@@ -102,6 +106,8 @@ Command add_tokenize_command(CLI::App& app) {
   cmd->add_flag("--return-overflowing-tokens", o->return_overflowing_tokens,
                 "Print a list with the overflowing windows (fast) or overflowing_tokens (slow)");
   cmd->add_flag("--no-special-tokens", o->no_special_tokens, "add_special_tokens=False");
+  cmd->add_flag("--return-offsets-mapping", o->return_offsets_mapping,
+                "Print offsets with the slow tokenizer too (from SentencePiece's pieces; the fast one always does)");
   // The first TEXT is a plain string positional (allow_extra_args(false): CLI11 would turn a vector argument "[X]"
   // into a list); prefix_command() hands every later argument over untouched, so options go before the texts.
   auto first = std::make_shared<std::string>();

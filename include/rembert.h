@@ -111,9 +111,9 @@ REMBERT_API rembert_load_options rembert_load_options_default(void);
 /* ---- Model: RemBertModel or one of its heads */
 typedef struct rembert_model rembert_model;
 
-/* Loads config.json and the weights (model.safetensors, shards, or pytorch_model.bin) of a model folder, or of a
- * hub id ("google/rembert") fetched into and read from the Hugging Face cache as the CLI does (HF_HOME,
- * HF_HUB_CACHE, HF_HUB_OFFLINE, HF_TOKEN, HF_ENDPOINT; options->revision); an existing folder always wins.
+/* Loads config.json and the weights (model.safetensors, shards, pytorch_model.bin or tf_model.h5) of a model
+ * folder, or of a hub id ("google/rembert") fetched into and read from the Hugging Face cache as the CLI does
+ * (HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE, HF_TOKEN, HF_ENDPOINT; options->revision); an existing folder always wins.
  * options may be NULL (defaults). On success *out is a new model to free with rembert_model_free.
  * FILE_NOT_FOUND when the folder does not exist (and it is no hub id), HUB_ERROR for a hub id the hub could not
  * give, BAD_DTYPE for an unknown dtype name, INVALID_ARGUMENT for an

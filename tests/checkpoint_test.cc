@@ -132,7 +132,7 @@ TEST_F(CheckpointTest, NothingToLoad) {
   EXPECT_EQ(error_message([&] { load_checkpoint(dir_); }),
             "no weights found in " + dir_ +
                 " (looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin, "
-                "pytorch_model.bin.index.json)");
+                "pytorch_model.bin.index.json, tf_model.h5)");
   EXPECT_CONTAINS(error_message([&] { load_checkpoint(path("absent")); }), path("absent"));
   std::ofstream(path("file")) << "x";
   EXPECT_CONTAINS(error_message([&] { load_checkpoint(path("file")); }), "not a directory");

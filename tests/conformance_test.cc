@@ -93,12 +93,13 @@ const Tensor& output_named(const ForwardOutputs& out, const std::string& name) {
   throw std::runtime_error("unhandled output " + name);
 }
 
-// Runs a standard case (inputs -> named outputs) and compares every output.
-void run_standard_case(const std::string& case_name) {
+// Runs a standard case (inputs -> named outputs) and compares every output; `model_dir` (under tests/fixtures)
+// replaces the case's model by another checkpoint of the same weights.
+void run_standard_case(const std::string& case_name, const std::string& model_dir = "") {
   Fixtures& f = Fixtures::get();
   const json& c = f.find_case(case_name);
   const double atol = c["tolerance"]["atol"], rtol = c["tolerance"]["rtol"];
-  auto model = f.model(c["model"]);
+  auto model = model_dir.empty() ? f.model(c["model"]) : Model::load(fixture_path(model_dir));
   ForwardInputs in = inputs_of(c);
   ForwardOutputs out = model->forward(in);
   const std::vector<int64_t> rows = token_rows(in);
@@ -150,6 +151,20 @@ INSTANTIATE_TEST_SUITE_P(Conformance, StandardCase,
                                            "seqcls_single_label", "seqcls_regression", "seqcls_multilabel",
                                            "seqcls_fp16", "mc_labels", "tokcls_labels", "qa_positions",
                                            "qa_no_labels", "decoder_xattn"));
+
+// The same cases through TensorFlow checkpoints of the same weights (tests/fixtures/tf, written by
+// scripts/make_tf_h5_fixture.py): tf_model.h5 is the folder's only weights file.
+class TfCheckpointCase : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(TfCheckpointCase, MatchesTransformers) { run_standard_case(GetParam().first, GetParam().second); }
+
+INSTANTIATE_TEST_SUITE_P(Conformance, TfCheckpointCase,
+                         ::testing::Values(std::make_pair("base_single", "tf/base"),
+                                           std::make_pair("base_batch_padded", "tf/base"),
+                                           std::make_pair("bf16_batch", "tf/base_bf16"),
+                                           std::make_pair("mlm_batch_labels", "tf/mlm"),
+                                           std::make_pair("seqcls_single_label", "tf/seqcls"),
+                                           std::make_pair("seqcls_fp16", "tf/seqcls_fp16")));
 
 TEST(Conformance, EveryCaseIsCovered) {
   // A new case in cases.json must be added to a test here; this fails until it is.

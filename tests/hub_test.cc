@@ -20,6 +20,7 @@
 
 #include "hub/sha256.h"
 #include "rembert/hub.h"
+#include "rembert/model.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -39,7 +40,7 @@ bool is_lfs(const std::string& name) {
   auto ends = [&](const std::string& suffix) {
     return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  return ends(".safetensors") || ends(".bin") || ends(".model");
+  return ends(".safetensors") || ends(".bin") || ends(".model") || ends(".h5");
 }
 
 struct MockFile {
@@ -322,6 +323,10 @@ class HubFixture : public ::testing::Test {
     served = corrupt.commits[kCommitA]["model.safetensors"].content;
     served[served.size() / 2] = static_cast<char>(served[served.size() / 2] ^ 0x5a);
     hub_.add_repo("test-org/corrupt", corrupt);
+    hub_.add_repo("test-org/tf-only", single_commit_repo("../tf/mlm"));
+    MockRepo tf_and_pt = single_commit_repo("mlm");
+    tf_and_pt.commits[kCommitA]["tf_model.h5"] = files_of("../tf/mlm").at("tf_model.h5");
+    hub_.add_repo("test-org/tf-and-pt", tf_and_pt);
     MockRepo renamed;
     renamed.renamed_to = "test-org/base";
     hub_.add_repo("test-org/old-name", renamed);
@@ -526,6 +531,27 @@ TEST_F(HubDownload, FallsBackToPytorchBinAndRemembersWhatIsMissing) {
   hub_.clear_requests();
   EXPECT_EQ(resolve_model_for_task("test-org/bin-only", options()), snapshot);
   EXPECT_EQ(hub_.requests().size(), 1u);
+}
+
+// A TensorFlow fine-tune has only tf_model.h5: it is fetched after every PyTorch file was probed, and loads.
+TEST_F(HubDownload, FetchesTfModelH5WhenTheRepoHasNoPytorchWeights) {
+  const std::string snapshot = resolve_model_for_task("test-org/tf-only", options());
+  EXPECT_EQ(read_file(snapshot + "/tf_model.h5"), read_file(fixture_path("tf/mlm/tf_model.h5")));
+  for (const char* name : {"/model.safetensors", "/model.safetensors.index.json", "/pytorch_model.bin",
+                           "/pytorch_model.bin.index.json", "/tf_model.h5"}) {
+    EXPECT_EQ(hub_.count_ending("HEAD", name), 1u) << name;
+  }
+  auto model = Model::load(snapshot);
+  EXPECT_EQ(model->head(), HeadType::MaskedLM);
+  EXPECT_TRUE(model->newly_initialized().empty());
+}
+
+TEST_F(HubDownload, PytorchWeightsWinOverTfModelH5) {
+  const std::string snapshot = resolve_model_for_task("test-org/tf-and-pt", options());
+  EXPECT_TRUE(fs::exists(snapshot + "/model.safetensors"));
+  EXPECT_FALSE(fs::exists(snapshot + "/tf_model.h5"));
+  EXPECT_EQ(hub_.count("HEAD", "tf_model.h5"), 0u);
+  EXPECT_EQ(hub_.count("GET", "tf_model.h5"), 0u);
 }
 
 TEST_F(HubDownload, RenamedRepoFollowsTheRelativeRedirect) {

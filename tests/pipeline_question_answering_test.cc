@@ -469,8 +469,40 @@ TEST(QuestionAnsweringFixture, Errors) {
   static PipelineModel tokcls = load_pipeline_model(fixture_path("models/tokcls"));
   EXPECT_CONTAINS(error_message([&] { question_answering(tokcls, kQuestion, kContext); }),
                   "question-answering needs RemBertForQuestionAnswering");
+}
+
+// The slow tokenizer (sentencepiece.model) gives the same windows, offsets from SentencePiece's pieces, and so the
+// same answers as the fast one, on every context and option the tests above use.
+TEST(QuestionAnsweringFixture, SlowTokenizerGivesTheFastTokenizersAnswers) {
   static PipelineModel slow = load_pipeline_model(fixture_path("models/qa"), std::nullopt, {}, TokenizerKind::Slow);
-  EXPECT_CONTAINS(error_message([&] { question_answering(slow, kQuestion, kContext); }), "fast tokenizer");
+  ASSERT_FALSE(slow.tokenizer->is_fast());
+  const std::string accented = "Zo\xc3\xab und J\xc3\xbcrgen wohnen in K\xc3\xb6ln am Rhein.";
+  size_t compared = 0;
+  for (const std::string* context : {&kContext, &kLongContext, &accented}) {
+    for (bool align : {false, true}) {
+      for (const auto& [top_k, seq, stride] : {std::tuple<int64_t, int64_t, int64_t>{1, 64, 16}, {5, 64, 16},
+                                               {4, 24, 8}, {40, 24, 8}, {3, 20, 4}}) {
+        SCOPED_TRACE(*context + " top_k " + std::to_string(top_k) + " max_seq_len " + std::to_string(seq) +
+                     " align " + std::to_string(align));
+        QuestionAnsweringOptions o = options(top_k, seq, stride, align);
+        o.handle_impossible_answer = top_k == 40;
+        const auto want = question_answering(qa_model(), kQuestion, *context, o);
+        const auto got = question_answering(slow, kQuestion, *context, o);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t k = 0; k < got.size(); ++k) {
+          EXPECT_EQ(got[k].answer, want[k].answer) << k;
+          EXPECT_EQ(got[k].start, want[k].start) << k;
+          EXPECT_EQ(got[k].end, want[k].end) << k;
+          EXPECT_NEAR(got[k].score, want[k].score, 1e-6) << k;
+        }
+        compared += got.size();
+      }
+    }
+  }
+  EXPECT_GT(compared, 100u);
+  // The errors of the windows are the same too.
+  QuestionAnsweringOptions o = options(1, 8, 2);
+  EXPECT_CONTAINS(error_message([&] { question_answering(slow, kQuestion, kContext, o); }), "max_seq_len 8");
 }
 
 }  // namespace

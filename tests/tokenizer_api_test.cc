@@ -446,6 +446,69 @@ TEST(TokenizerEncode, SlowOverflowingTokensAndErrors) {
   EXPECT_THROW(fast().encode("a b c d e f", nullptr, s), Error);
 }
 
+// The slow tokenizer's windows (overflow_covers_whole_text) and offsets are the fast tokenizer's, on both
+// truncation sides, with padding (pads at [0, 0]) and a batch's overflow_to_sample_mapping.
+TEST(TokenizerEncode, SlowWindowsAndOffsetsEqualTheFastOnes) {
+  const std::vector<std::string> questions = {"Who lives here?", "Where?"};
+  const std::vector<std::string> contexts = {
+      "My name is Wolfgang and I live in Berlin, Germany. My sister Anna lives in Rome.", "Short one."};
+  for (const Side side : {Side::Right, Side::Left}) {
+    SCOPED_TRACE(side == Side::Right ? "right" : "left");
+    EncodeOptions o;
+    o.truncation = Truncation::OnlySecond;
+    o.max_length = 24;
+    o.stride = 3;
+    o.truncation_side = side;
+    o.padding = Padding::MaxLength;
+    o.return_overflowing_tokens = true;
+    o.overflow_covers_whole_text = true;
+    o.return_offsets_mapping = true;
+    const BatchEncoding f = fast().encode_batch(questions, &contexts, o);
+    const BatchEncoding s = slow().encode_batch(questions, &contexts, o);
+    ASSERT_GE(f.encodings.size(), 4u);
+    EXPECT_EQ(s.overflow_to_sample_mapping, f.overflow_to_sample_mapping);
+    ASSERT_EQ(s.encodings.size(), f.encodings.size());
+    for (size_t i = 0; i < f.encodings.size(); ++i) {
+      EXPECT_EQ(s.encodings[i].input_ids, f.encodings[i].input_ids) << i;
+      EXPECT_EQ(s.encodings[i].token_type_ids, f.encodings[i].token_type_ids) << i;
+      EXPECT_EQ(s.encodings[i].attention_mask, f.encodings[i].attention_mask) << i;
+      EXPECT_EQ(s.encodings[i].special_tokens_mask, f.encodings[i].special_tokens_mask) << i;
+      EXPECT_EQ(s.encodings[i].offsets, f.encodings[i].offsets) << i;
+    }
+  }
+  // A stride that leaves the window no progress: tokenizers' error.
+  EncodeOptions o;
+  o.truncation = Truncation::OnlySecond;
+  o.max_length = 10;
+  o.stride = 6;
+  o.return_overflowing_tokens = true;
+  o.overflow_covers_whole_text = true;
+  EXPECT_THROW(slow().encode_batch({questions[0]}, &contexts, o), Error);
+  // Without return_offsets_mapping the slow tokenizer reports none, as transformers' has none.
+  EXPECT_TRUE(slow().encode("Hello world!").offsets.empty());
+}
+
+// do_lower_case changes byte lengths (U+0130 lowercases to two code points): offsets still count the input's.
+TEST(TokenizerEncode, SlowOffsetsThroughLowerCasing) {
+  const std::string dir = temp_dir_with({"sentencepiece.model"});
+  write_file(dir + "/tokenizer_config.json", R"({"do_lower_case": true})");
+  const auto lower = load_tokenizer(dir, TokenizerKind::Slow);
+  EncodeOptions o;
+  o.return_offsets_mapping = true;
+  // "ÀB cd" lowercases to "àb cd", the same code points one for one: the offsets of the lowercase text.
+  EXPECT_EQ(lower->encode("\xc3\x80" "B cd", nullptr, o).offsets, slow().encode("\xc3\xa0" "b cd", nullptr, o).offsets);
+  // "İx [MASK]": İ -> "i̇" (2 code points), [MASK] kept as is.
+  const Encoding e = lower->encode("\xc4\xb0x [MASK]", nullptr, o);
+  ASSERT_EQ(e.offsets.size(), e.input_ids.size());
+  EXPECT_EQ(e.tokens[e.tokens.size() - 2], "[MASK]");
+  EXPECT_EQ(e.offsets[e.offsets.size() - 2], (std::pair<int64_t, int64_t>{2, 9}));  // " [MASK]": lstrip eats the space
+  for (size_t t = 1; t + 2 < e.offsets.size(); ++t) {
+    EXPECT_GE(e.offsets[t].first, 0) << t;
+    EXPECT_LE(e.offsets[t].second, 2) << t;  // inside "İx"
+  }
+  EXPECT_EQ(e.offsets[1].first, 0);
+}
+
 TEST(TokenizerEncode, NoSpecialTokensAndLeftTruncation) {
   EncodeOptions o;
   o.add_special_tokens = false;

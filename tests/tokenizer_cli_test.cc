@@ -64,6 +64,18 @@ TEST(TokenizerCli, SlowHasNoOffsets) {
   EXPECT_EQ(j["input_ids"], Json::parse("[2,420,11,12,152,822,1125,190,152,5,1162,6,3]"));
 }
 
+// --return-offsets-mapping: the slow tokenizer's offsets, the fast tokenizer's reference ones here (the fixture's
+// single_23: "[MASK]" strips the space before it and covers it).
+TEST(TokenizerCli, SlowOffsetsOnRequest) {
+  const CliResult r =
+      run_cli("tokenize " + model() + " --slow --return-offsets-mapping " + quote("The capital of France is [MASK]."));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const Json j = Json::parse(r.out);
+  EXPECT_EQ(j["input_ids"], Json::parse("[2,731,5,213,22,108,56,285,257,67,937,360,4,5,19,3]"));
+  EXPECT_EQ(j["offsets"], Json::parse("[[0,0],[0,3],[3,4],[4,6],[6,7],[7,9],[9,11],[11,14],[14,16],[16,18],[18,21],"
+                                      "[21,24],[24,31],[31,32],[31,32],[0,0]]"));
+}
+
 TEST(TokenizerCli, BatchOfPairsPadded) {
   const CliResult r = run_cli("tokenize " + model() + " --padding longest --pair " + quote("It was written by a friend of mine.") +
                     " --pair " + quote("C'est moi, ton ami.") + " -- " + quote("Who wrote this?") + " " +

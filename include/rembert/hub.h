@@ -67,7 +67,8 @@ struct ModelParts {
   bool tokenizer = true;  // tokenizer.json, sentencepiece.model, tokenizer_config.json, special_tokens_map.json
                           // (each optional: a repo without one is fine, as in transformers)
   bool weights = true;    // model.safetensors, else model.safetensors.index.json + its shards, else
-                          // pytorch_model.bin, else pytorch_model.bin.index.json + its shards (one of them required)
+                          // pytorch_model.bin, else pytorch_model.bin.index.json + its shards, else tf_model.h5
+                          // (one of them required)
 };
 
 // `model` is an existing local folder: returned unchanged, nothing is checked or fetched. Otherwise it must be a hub

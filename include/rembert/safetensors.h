@@ -44,8 +44,16 @@ void write_safetensors_streaming(const std::string& path, const std::vector<Tens
 // (other globals, code execution) throws Error. Returned tensors own their data.
 TensorMap read_torch_bin(const std::string& path);
 
+// Reads a TensorFlow checkpoint (tf_model.h5: Keras save_weights' h5 layout, as transformers' TF models write it)
+// through libhdf5, under the PyTorch state-dict names transformers' TF-to-PyTorch loading maps the Keras names to
+// (Dense kernels transposed to [out, in]). Weights keep their stored dtype (float32, float16, bfloat16, float64);
+// the tensors own their data. A file that is not HDF5, is truncated, lacks the Keras attributes or holds a weight
+// that cannot be read or is not floating point throws Error naming the file and the weight.
+TensorMap read_tf_h5(const std::string& path);
+
 // All weights of a Hugging Face model folder, by precedence: model.safetensors, model.safetensors.index.json
-// (sharded), pytorch_model.bin, pytorch_model.bin.index.json. `files` lists what was read.
+// (sharded), pytorch_model.bin, pytorch_model.bin.index.json, tf_model.h5 (a sharded TensorFlow checkpoint,
+// tf_model.h5.index.json, is an error saying it is not supported). `files` lists what was read.
 struct Checkpoint {
   TensorMap tensors;
   std::vector<std::string> files;

@@ -67,18 +67,25 @@ struct EncodeOptions {
   // Fast tokenizer: tokenizers 0.23 (which the fixtures were recorded with) stops tokenizing a long text once the
   // first window is full, so its overflowing windows stop early too (huggingface/tokenizers#2091). True tokenizes the
   // whole text first, as tokenizers <= 0.22 did, so the windows cover all of it: the pipelines that walk a long
-  // text in windows (question answering's doc_stride, token classification's stride) need that.
+  // text in windows (question answering's doc_stride, token classification's stride) need that. Slow tokenizer
+  // (with return_overflowing_tokens): the windows are returned as the fast tokenizer returns them, one Encoding
+  // each with overflow_to_sample_mapping, instead of transformers' overflowing_tokens.
   bool overflow_covers_whole_text = false;
+  // Slow tokenizer: fill Encoding::offsets, from the byte spans SentencePiece reports for its pieces (the fast
+  // tokenizer always fills them).
+  bool return_offsets_mapping = false;
 };
 
-// One encoded sequence (or pair). All vectors have the same length, except `offsets` (fast only; empty for slow).
+// One encoded sequence (or pair). All vectors have the same length, except `offsets` (fast; slow only with
+// EncodeOptions::return_offsets_mapping, else empty).
 struct Encoding {
   std::vector<int64_t> input_ids;
   std::vector<int64_t> token_type_ids;
   std::vector<int64_t> attention_mask;
   std::vector<int64_t> special_tokens_mask;
   std::vector<std::string> tokens;
-  std::vector<std::pair<int64_t, int64_t>> offsets;  // fast: [start, end) in code points of the input text
+  std::vector<std::pair<int64_t, int64_t>> offsets;  // [start, end) in code points of the input text, [0, 0] for
+                                                     // the special tokens the template adds
   // Slow tokenizer with return_overflowing_tokens: the truncated-away ids (plus stride), as transformers returns.
   std::vector<int64_t> overflowing_tokens;
   int64_t num_truncated_tokens = 0;
@@ -86,7 +93,8 @@ struct Encoding {
 
 struct BatchEncoding {
   std::vector<Encoding> encodings;
-  // Fast tokenizer with return_overflowing_tokens: for every encoding, the index of the input it came from.
+  // With return_overflowing_tokens, fast (slow: with overflow_covers_whole_text): for every encoding, the index of
+  // the input it came from.
   std::vector<int64_t> overflow_to_sample_mapping;
 };
 

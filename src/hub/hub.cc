@@ -40,8 +40,9 @@ constexpr double kDefaultTimeoutSeconds = 10.0;
 
 const char* const kTokenizerFiles[] = {"tokenizer.json", "sentencepiece.model", "tokenizer_config.json",
                                        "special_tokens_map.json"};
+// In load_checkpoint's order: the PyTorch files win; tf_model.h5 is fetched only when a repo has none of them.
 const char* const kWeightFiles[] = {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                                    "pytorch_model.bin.index.json"};
+                                    "pytorch_model.bin.index.json", "tf_model.h5"};
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -528,14 +529,15 @@ void fetch_weights(Session& s) {
   }
   std::string message = "model '" + s.model + "' (revision '" + s.revision + "') has no weights: none of " +
                         "model.safetensors, model.safetensors.index.json, pytorch_model.bin, "
-                        "pytorch_model.bin.index.json ";
+                        "pytorch_model.bin.index.json, tf_model.h5 ";
   if (s.offline) {
     message += "is in the cache (" + s.storage + "/snapshots/" + s.commit + ") and offline mode is on "
                "(HF_HUB_OFFLINE=1 or --offline)";
   } else if (s.network_error) {
     message += "is in the cache, and the hub at " + s.endpoint + " cannot be reached: " + *s.network_error;
   } else {
-    message += "exists on the hub at " + s.endpoint + " (TensorFlow/Flax-only checkpoints are not supported)";
+    message += "exists on the hub at " + s.endpoint +
+               " (sharded TensorFlow and Flax-only checkpoints are not supported)";
   }
   throw Error(message);
 }

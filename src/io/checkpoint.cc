@@ -16,6 +16,8 @@ namespace fs = std::filesystem;
 
 using Loader = std::function<TensorMap(const std::string&)>;
 
+constexpr const char* kTfShardIndex = "tf_model.h5.index.json";
+
 TensorMap load_safetensors_tensors(const std::string& path) { return read_safetensors(path).tensors; }
 
 nlohmann::json read_json(const std::string& path) {
@@ -75,6 +77,7 @@ Checkpoint load_checkpoint(const std::string& model_dir) {
 
   const Loader safetensors_loader = load_safetensors_tensors;
   const Loader torch_loader = read_torch_bin;
+  const Loader tf_loader = read_tf_h5;
   struct Candidate {
     const char* file;
     bool sharded;
@@ -85,6 +88,7 @@ Checkpoint load_checkpoint(const std::string& model_dir) {
       {"model.safetensors.index.json", true, &safetensors_loader},
       {"pytorch_model.bin", false, &torch_loader},
       {"pytorch_model.bin.index.json", true, &torch_loader},
+      {"tf_model.h5", false, &tf_loader},
   };
 
   Checkpoint checkpoint;
@@ -98,6 +102,11 @@ Checkpoint load_checkpoint(const std::string& model_dir) {
       checkpoint.files.push_back(path.string());
     }
     return checkpoint;
+  }
+  if (fs::exists(dir / kTfShardIndex, ec)) {
+    throw Error("'" + (dir / kTfShardIndex).string() + "': sharded TensorFlow checkpoints (tf_model-0000x-of-0000y.h5) "
+                "are not supported; load the model in transformers with from_tf=True and save_pretrained it as "
+                "safetensors, or save the TF model unsharded (save_pretrained(max_shard_size=\"100GB\"))");
   }
   std::string looked_for;
   for (const Candidate& c : candidates) looked_for += std::string(looked_for.empty() ? "" : ", ") + c.file;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -39,7 +40,10 @@ std::vector<int64_t> sequence_ids(const Encoding& window);
 // Word id of every token (-1 for special tokens), as tokenizers numbers the pre-tokenizer's splits within each
 // sequence: RemBERT's Metaspace pre-tokenizer splits before every "▁", so a piece starting with "▁" opens a word;
 // an added token found in the text (e.g. [MASK]) is a word of its own. Numbers restart at 0 with each sequence.
-std::vector<int64_t> word_ids(const Encoding& window, const Tokenizer& tokenizer);
+// `question` and `context`, the texts of sequences 0 and 1, tell an unknown piece from the unk token written in the
+// text where the tokens cannot (the slow tokenizer calls both [UNK]).
+std::vector<int64_t> word_ids(const Encoding& window, const Tokenizer& tokenizer, const std::string* question = nullptr,
+                              const std::string* context = nullptr);
 
 // get_indices: character span of tokens s..e in the context. align_to_words: from the start of the word of s to
 // the end of the word of e (word_to_chars in sequence 1); a token without a word falls back to the token offsets.

@@ -1,4 +1,5 @@
-// question-answering (SPEC §4.4): transformers' QuestionAnsweringPipeline (v4) with a fast tokenizer: the question
+// question-answering (SPEC §4.4): transformers' QuestionAnsweringPipeline (v4) with a fast tokenizer (the slow one
+// gives the same windows and offsets, from SentencePiece's pieces, so it takes the same path): the question
 // first, the context cut into overlapping windows (truncation only_second, max_seq_len, doc_stride), p_mask, one
 // forward per window, span scoring (select_starts_ends / decode_spans), answers aligned to words and merged.
 #include <algorithm>
@@ -98,7 +99,8 @@ std::vector<int64_t> p_mask(const Encoding& window, int64_t cls_token_id) {
   return mask;
 }
 
-std::vector<int64_t> word_ids(const Encoding& window, const Tokenizer& tokenizer) {
+std::vector<int64_t> word_ids(const Encoding& window, const Tokenizer& tokenizer, const std::string* question,
+                              const std::string* context) {
   static const std::string kMetaspace = "\xe2\x96\x81";  // "▁"
   const std::vector<int64_t> seq = sequence_ids(window);
   const auto& added = tokenizer.added_tokens_decoder();
@@ -113,8 +115,14 @@ std::vector<int64_t> word_ids(const Encoding& window, const Tokenizer& tokenizer
     const int64_t id = window.input_ids[i];
     const std::string& token = window.tokens[i];
     auto it = added.find(id);
-    // A Unigram unknown piece has the unk id but its own text; an added token carries its content.
-    const bool is_added = it != added.end() && token.find(it->second.content) != std::string::npos;
+    // A Unigram unknown piece has the unk id but its own text; an added token carries its content. The slow
+    // tokenizer names an unknown piece by the unk token too: there the text under its offsets tells.
+    bool is_added = it != added.end() && token.find(it->second.content) != std::string::npos;
+    const std::string* text = seq[i] == 0 ? question : context;
+    if (is_added && id == tokenizer.unk_token_id() && text && i < window.offsets.size()) {
+      const auto [start, end] = window.offsets[i];
+      is_added = pipelines::code_point_slice(*text, start, end).find(it->second.content) != std::string::npos;
+    }
     const bool opens = token.rfind(kMetaspace, 0) == 0;
     if (seq[i] != previous_seq) {
       word = 0;
@@ -193,11 +201,6 @@ std::vector<Answer> question_answering(const PipelineModel& pm, const std::strin
   }
   if (max_seq_len < 1) throw Error("`max_seq_len` must be >= 1 (got " + std::to_string(max_seq_len) + ")");
   if (doc_stride < 0) throw Error("`doc_stride` must be >= 0 (got " + std::to_string(doc_stride) + ")");
-  if (!tok.is_fast()) {
-    throw Error("question-answering needs a fast tokenizer (tokenizer.json): the slow tokenizer's SQuAD "
-                "preprocessing is not implemented");
-  }
-
   // The question first (right padding side): truncate only the context, in overlapping windows.
   EncodeOptions eo;
   eo.truncation = Truncation::OnlySecond;
@@ -205,6 +208,7 @@ std::vector<Answer> question_answering(const PipelineModel& pm, const std::strin
   eo.stride = doc_stride;
   eo.return_overflowing_tokens = true;
   eo.overflow_covers_whole_text = true;  // windows over the whole text, as transformers v4 walks it
+  eo.return_offsets_mapping = true;      // the slow tokenizer's offsets come from SentencePiece's pieces
   const std::vector<std::string> contexts = {context};
   BatchEncoding batch;
   try {
@@ -233,7 +237,7 @@ std::vector<Answer> question_answering(const PipelineModel& pm, const std::strin
         qa::select_starts_ends(start_logits, end_logits, qa::p_mask(window, tok.cls_token_id()),
                                window.attention_mask, options.top_k, options.handle_impossible_answer,
                                options.max_answer_len, &min_null_score);
-    const std::vector<int64_t> words = qa::word_ids(window, tok);
+    const std::vector<int64_t> words = qa::word_ids(window, tok, &question, &context);
     for (const qa::SpanScore& span : spans) {
       const auto [start, end] = qa::answer_chars(window, words, span.start, span.end, options.align_to_words);
       qa::add_or_merge(answers, Answer{span.score, start, end, pipelines::code_point_slice(context, start, end)});

@@ -88,30 +88,7 @@ struct RawEncoding {
       overflowing.push_back(std::move(old));
       return;
     }
-    if (stride >= max_len) {
-      throw Error("`stride` must be strictly less than `max_len=" + std::to_string(max_len) +
-                  "` (note that `max_len` may be shorter than the max length of the original model, as it subtracts "
-                  "the number of special characters");
-    }
-    const size_t step = max_len - stride;
-    std::vector<std::pair<size_t, size_t>> parts;
-    bool end = false;
-    if (side == Side::Right) {
-      for (size_t start = 0; start < n && !end; start += step) {
-        const size_t stop = std::min(start + max_len, n);
-        end = stop == n;
-        parts.emplace_back(start, stop);
-      }
-    } else {
-      for (size_t k = 0; k < n && !end; k += step) {
-        const size_t stop = n - k;  // (0..n).rev().step_by(step) gives n-1-k; stop = that + 1
-        const size_t start = stop < max_len ? 0 : stop - max_len;
-        if (start < stop) {
-          end = start == 0;
-          parts.emplace_back(start, stop);
-        }
-      }
-    }
+    const std::vector<std::pair<size_t, size_t>> parts = tok::window_ranges(n, max_len, stride, side);
     RawEncoding first = slice(parts[0].first, parts[0].second);
     for (size_t i = 1; i < parts.size(); ++i) first.overflowing.push_back(slice(parts[i].first, parts[i].second));
     *this = std::move(first);

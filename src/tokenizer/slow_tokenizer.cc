@@ -56,61 +56,7 @@ class SlowTokenizer : public Tokenizer {
 
   bool is_fast() const override { return false; }
 
-  std::vector<std::string> tokenize(std::string_view text_in) const override {
-    tok::check_utf8(text_in, "text");
-    std::string text(text_in);
-    if (do_lower_case_) text = lowercase_outside_specials(text);
-    // Split on the added tokens (leftmost, then longest), then apply lstrip/rstrip/single_word.
-    struct Chunk {
-      std::string text;
-      bool token;
-    };
-    std::vector<Chunk> chunks;
-    size_t last = 0;
-    for (size_t i = 0; i < text.size();) {
-      size_t best = 0;
-      for (const std::string& t : split_tokens_) {
-        if (t.size() > best && text.compare(i, t.size(), t) == 0) best = t.size();
-      }
-      if (best > 0) {
-        if (i > last) chunks.push_back({text.substr(last, i - last), false});
-        chunks.push_back({text.substr(i, best), true});
-        i += best;
-        last = i;
-      } else {
-        ++i;
-      }
-    }
-    if (last < text.size()) chunks.push_back({text.substr(last), false});
-    for (size_t i = 0; i < chunks.size(); ++i) {
-      if (!chunks[i].token) continue;
-      const AddedToken& t = added_tokens_.at(encoder_.at(chunks[i].text));
-      Chunk* left = i > 0 ? &chunks[i - 1] : nullptr;
-      Chunk* right = i + 1 < chunks.size() ? &chunks[i + 1] : nullptr;
-      if (t.rstrip && right && !right->text.empty()) right->text = std::string(tok::python_strip(right->text, true, false));
-      if (t.lstrip && left && !left->text.empty()) left->text = std::string(tok::python_strip(left->text, false, true));
-      if (t.single_word && left && !left->text.empty() && left->text.back() != ' ') {
-        left->text += chunks[i].text;
-        chunks[i].text.clear();
-      } else if (t.single_word && right && !right->text.empty() && right->text.front() != ' ') {
-        chunks[i].text += right->text;
-        right->text.clear();
-      }
-    }
-    std::vector<std::string> out;
-    for (const Chunk& c : chunks) {
-      if (c.text.empty()) continue;
-      if (encoder_.count(c.text)) {
-        out.push_back(c.text);
-      } else {
-        std::vector<std::string> pieces;
-        const auto status = sp_.Encode(c.text, &pieces);
-        if (!status.ok()) throw Error("SentencePiece encode failed: " + status.ToString());
-        out.insert(out.end(), pieces.begin(), pieces.end());
-      }
-    }
-    return out;
-  }
+  std::vector<std::string> tokenize(std::string_view text) const override { return split(text, nullptr); }
 
   int64_t convert_token_to_id(const std::string& token) const override {
     auto it = encoder_.find(token);
@@ -143,12 +89,20 @@ class SlowTokenizer : public Tokenizer {
                   "select another truncation strategy than `longest_first`, for instance `only_second` or "
                   "`only_first`.");
     }
+    const bool with_offsets = o.return_offsets_mapping;
+    const bool windows = o.return_overflowing_tokens && o.overflow_covers_whole_text;
     BatchEncoding batch;
     for (size_t i = 0; i < texts.size(); ++i) {
-      std::vector<int64_t> ids = convert_tokens_to_ids(tokenize(texts[i]));
-      std::vector<int64_t> pair_ids;
-      if (pairs) pair_ids = convert_tokens_to_ids(tokenize((*pairs)[i]));
-      batch.encodings.push_back(prepare_for_model(std::move(ids), pairs ? &pair_ids : nullptr, s, o));
+      Sequence a = sequence_of(texts[i], with_offsets), b;
+      if (pairs) b = sequence_of((*pairs)[i], with_offsets);
+      if (!windows) {
+        batch.encodings.push_back(prepare_for_model(std::move(a), pairs ? &b : nullptr, s, o));
+        continue;
+      }
+      for (Encoding& e : prepare_windows(std::move(a), pairs ? &b : nullptr, s, o)) {
+        batch.encodings.push_back(std::move(e));
+        batch.overflow_to_sample_mapping.push_back(static_cast<int64_t>(i));
+      }
     }
     // Batch padding (PreTrainedTokenizerBase.pad).
     if (s.padding != Padding::DoNotPad) {
@@ -162,7 +116,7 @@ class SlowTokenizer : public Tokenizer {
         target = (*target / *o.pad_to_multiple_of + 1) * *o.pad_to_multiple_of;
       }
       if (target) {
-        for (auto& e : batch.encodings) pad(e, *target, o.padding_side);
+        for (auto& e : batch.encodings) pad(e, *target, o.padding_side, with_offsets);
       }
     }
     return batch;
@@ -248,19 +202,189 @@ class SlowTokenizer : public Tokenizer {
     return out;
   }
 
+  using Offsets = std::vector<std::pair<int64_t, int64_t>>;
+
+  // PreTrainedTokenizer.tokenize: the added-token split (leftmost, then longest) with lstrip/rstrip/single_word,
+  // SentencePiece on the text between. With `offsets`, each token's [start, end) in code points of `text_in`:
+  // SentencePiece's begin/end bytes of each piece in its chunk, traced back through the chunk to the text; an
+  // lstrip/rstrip token also covers the whitespace it strips, as tokenizers' added tokens do.
+  std::vector<std::string> split(std::string_view text_in, Offsets* offsets) const {
+    tok::check_utf8(text_in, "text");
+    std::string text(text_in);
+    // char_of[i]: the code point of text_in that byte i of `text` comes from.
+    std::vector<uint32_t> char_of;
+    if (offsets) {
+      uint32_t c = 0;
+      char_of.resize(text.size());
+      for (size_t i = 0; i < text.size(); ++i) {
+        if (i > 0 && (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++c;
+        char_of[i] = c;
+      }
+    }
+    if (do_lower_case_) text = lowercase_outside_specials(text, offsets ? &char_of : nullptr);
+    struct Chunk {
+      std::string text;
+      bool token;
+      std::vector<uint32_t> at;  // with offsets: the byte of `text` each byte of the chunk is
+    };
+    auto chunk_of = [&](size_t begin, size_t end, bool token) {
+      Chunk c{text.substr(begin, end - begin), token, {}};
+      if (offsets) {
+        for (size_t i = begin; i < end; ++i) c.at.push_back(static_cast<uint32_t>(i));
+      }
+      return c;
+    };
+    std::vector<Chunk> chunks;
+    size_t last = 0;
+    for (size_t i = 0; i < text.size();) {
+      size_t best = 0;
+      for (const std::string& t : split_tokens_) {
+        if (t.size() > best && text.compare(i, t.size(), t) == 0) best = t.size();
+      }
+      if (best > 0) {
+        if (i > last) chunks.push_back(chunk_of(last, i, false));
+        chunks.push_back(chunk_of(i, i + best, true));
+        i += best;
+        last = i;
+      } else {
+        ++i;
+      }
+    }
+    if (last < text.size()) chunks.push_back(chunk_of(last, text.size(), false));
+    // Python-strips `c` on one side; the stripped bytes go to `eater` (the token that strips them), in text order.
+    auto strip = [&](Chunk& c, bool left, Chunk& eater) {
+      const std::string_view kept = tok::python_strip(c.text, left, !left);
+      const auto front = static_cast<size_t>(kept.data() - c.text.data());
+      const size_t back = c.text.size() - front - kept.size();
+      if (offsets) {
+        if (left) {
+          eater.at.insert(eater.at.end(), c.at.begin(), c.at.begin() + static_cast<std::ptrdiff_t>(front));
+          c.at.erase(c.at.begin(), c.at.begin() + static_cast<std::ptrdiff_t>(front));
+        } else {
+          eater.at.insert(eater.at.begin(), c.at.end() - static_cast<std::ptrdiff_t>(back), c.at.end());
+          c.at.resize(c.at.size() - back);
+        }
+      }
+      c.text = std::string(kept);
+    };
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      if (!chunks[i].token) continue;
+      const AddedToken& t = added_tokens_.at(encoder_.at(chunks[i].text));
+      Chunk* left = i > 0 ? &chunks[i - 1] : nullptr;
+      Chunk* right = i + 1 < chunks.size() ? &chunks[i + 1] : nullptr;
+      if (t.rstrip && right && !right->text.empty()) strip(*right, true, chunks[i]);
+      if (t.lstrip && left && !left->text.empty()) strip(*left, false, chunks[i]);
+      if (t.single_word && left && !left->text.empty() && left->text.back() != ' ') {
+        left->text += chunks[i].text;
+        left->at.insert(left->at.end(), chunks[i].at.begin(), chunks[i].at.end());
+        chunks[i].text.clear();
+        chunks[i].at.clear();
+      } else if (t.single_word && right && !right->text.empty() && right->text.front() != ' ') {
+        chunks[i].text += right->text;
+        chunks[i].at.insert(chunks[i].at.end(), right->at.begin(), right->at.end());
+        right->text.clear();
+        right->at.clear();
+      }
+    }
+    // Bytes [begin, end) of a chunk as code points of text_in; an empty span sits where `begin` is.
+    auto span = [&](const Chunk& c, size_t begin, size_t end) -> std::pair<int64_t, int64_t> {
+      if (c.at.empty()) return {0, 0};
+      auto at = [&](size_t byte) -> int64_t {  // the code point byte `byte` of the chunk starts; past the end: after
+        return byte < c.at.size() ? char_of[c.at[byte]] : int64_t{char_of[c.at.back()]} + 1;
+      };
+      const int64_t start = at(begin);
+      if (end <= begin) return {start, start};
+      return {start, int64_t{char_of[c.at[std::min(end, c.at.size()) - 1]]} + 1};
+    };
+    std::vector<std::string> out;
+    for (const Chunk& c : chunks) {
+      if (c.text.empty()) continue;
+      if (encoder_.count(c.text)) {
+        out.push_back(c.text);
+        if (offsets) offsets->push_back(span(c, 0, c.at.size()));
+        continue;
+      }
+      if (!offsets) {
+        std::vector<std::string> pieces;
+        const auto status = sp_.Encode(c.text, &pieces);
+        if (!status.ok()) throw Error("SentencePiece encode failed: " + status.ToString());
+        out.insert(out.end(), pieces.begin(), pieces.end());
+        continue;
+      }
+      sentencepiece::ImmutableSentencePieceText spt;
+      const auto status = sp_.Encode(c.text, spt.mutable_proto());
+      if (!status.ok()) throw Error("SentencePiece encode failed: " + status.ToString());
+      for (const auto& piece : spt.pieces()) {
+        const auto [begin, end] = like_tokenizers(c.text, piece.piece(), piece.begin(), piece.end());
+        out.push_back(piece.piece());
+        offsets->push_back(span(c, begin, end));
+      }
+    }
+    return out;
+  }
+
+  // SentencePiece's byte span [begin, end) of a piece in `text`, moved to where Hugging Face tokenizers puts the
+  // same piece (its Metaspace/normalizer alignment), so that both tokenizers report the same offsets:
+  //  - a "▁" piece that SentencePiece starts after whitespace it dropped (leading whitespace, or the space after an
+  //    lstrip token) starts at the last of those, which tokenizers turned into the "▁";
+  //  - else the dummy prefix "▁" alone, which has an empty span, gets the character it was prepended to;
+  //  - a "▁" piece whose span starts with a run of whitespace (collapsed to one "▁") starts at the run's last char
+  //    (CR LF counts as one, a grapheme cluster that tokenizers' normalizer maps as a whole);
+  //  - a "▁x" piece whose span holds whitespace only (SentencePiece gave the character x came from, a ligature that
+  //    normalizes to several letters, to the next piece) also covers that character, as tokenizers does.
+  static std::pair<size_t, size_t> like_tokenizers(const std::string& text, const std::string& piece, size_t begin,
+                                                   size_t end) {
+    static const std::string kMeta = "\xe2\x96\x81";  // "▁"
+    begin = std::min(begin, text.size());
+    end = std::min(std::max(end, begin), text.size());
+    auto char_len = [&](size_t at) {
+      size_t len = 1;
+      tok::decode_utf8(text, at, &len);
+      return len;
+    };
+    auto space_at = [&](size_t at) {
+      size_t len = 1;
+      return at < text.size() && tok::is_python_space(tok::decode_utf8(text, at, &len));
+    };
+    if (piece.compare(0, kMeta.size(), kMeta) != 0) return {begin, end};
+    if (begin > 0 && (begin == end || !space_at(begin))) {
+      size_t prev = begin - 1;
+      while (prev > 0 && (static_cast<unsigned char>(text[prev]) & 0xC0) == 0x80) --prev;
+      if (space_at(prev)) return {prev, end};
+    }
+    if (begin == end) return {begin, begin < text.size() ? begin + char_len(begin) : end};
+    while (space_at(begin) && begin + char_len(begin) < end && space_at(begin + char_len(begin)) &&
+           text.compare(begin, 2, "\r\n") != 0) {
+      begin += char_len(begin);
+    }
+    bool only_space = true;
+    for (size_t i = begin; i < end && only_space; i += char_len(i)) only_space = space_at(i);
+    if (only_space && piece.size() > kMeta.size() && end < text.size()) end += char_len(end);
+    return {begin, end};
+  }
+
   // transformers' tokenize() with do_lower_case: every char outside the special tokens (and the normalized
   // non-special added tokens) goes through str.lower(), one char at a time; '\n' is left alone (regex '.').
-  std::string lowercase_outside_specials(const std::string& text) const {
+  // `char_of` (when given) maps each byte of `text` to a code point of the original text: it is remapped to the
+  // bytes of the result.
+  std::string lowercase_outside_specials(const std::string& text, std::vector<uint32_t>* char_of) const {
     std::vector<std::string> keep = all_special_tokens_;
     for (const auto& [id, t] : added_tokens_) {
       if (!t.special && t.normalized) keep.push_back(t.content);
     }
     std::string out;
+    std::vector<uint32_t> mapped;
+    auto map_to = [&](size_t from) {
+      if (char_of) mapped.resize(out.size(), (*char_of)[from]);
+    };
     for (size_t i = 0; i < text.size();) {
       bool matched = false;
       for (const std::string& k : keep) {
         if (!k.empty() && text.compare(i, k.size(), k) == 0) {
-          out += k;
+          for (size_t j = 0; j < k.size(); ++j) {
+            out += k[j];
+            map_to(i + j);
+          }
           i += k.size();
           matched = true;
           break;
@@ -274,8 +398,10 @@ class SlowTokenizer : public Tokenizer {
       } else {
         for (char32_t l : tok::lowercase_char(c)) tok::append_utf8(out, l);
       }
+      map_to(i);
       i += len;
     }
+    if (char_of) *char_of = std::move(mapped);
     return out;
   }
 
@@ -345,13 +471,37 @@ class SlowTokenizer : public Tokenizer {
     }
   }
 
-  Encoding prepare_for_model(std::vector<int64_t> ids, std::vector<int64_t>* pair, const tok::Strategy& s,
-                             const EncodeOptions& o) const {
+  // The ids of one text, and with return_offsets_mapping their offsets.
+  struct Sequence {
+    std::vector<int64_t> ids;
+    Offsets offsets;
+  };
+  Sequence sequence_of(const std::string& text, bool with_offsets) const {
+    Sequence q;
+    q.ids = convert_tokens_to_ids(split(text, with_offsets ? &q.offsets : nullptr));
+    return q;
+  }
+  // Cuts a sequence's offsets as truncate() cut its ids (from one end).
+  static void follow_cut(Sequence& q, Side side) {
+    if (q.offsets.size() <= q.ids.size()) return;
+    const auto cut = static_cast<std::ptrdiff_t>(q.offsets.size() - q.ids.size());
+    if (side == Side::Left) {
+      q.offsets.erase(q.offsets.begin(), q.offsets.begin() + cut);
+    } else {
+      q.offsets.resize(q.ids.size());
+    }
+  }
+
+  Encoding prepare_for_model(Sequence a, Sequence* b, const tok::Strategy& s, const EncodeOptions& o) const {
     Encoding e;
+    std::vector<int64_t>& ids = a.ids;
+    std::vector<int64_t>* pair = b ? &b->ids : nullptr;
     const int64_t total = static_cast<int64_t>(ids.size()) + (pair ? static_cast<int64_t>(pair->size()) : 0) +
                           (o.add_special_tokens ? num_special_tokens_to_add(pair != nullptr) : 0);
     if (s.truncation != Truncation::DoNotTruncate && s.max_length && *s.max_length > 0 && total > *s.max_length) {
       truncate(ids, pair, total - *s.max_length, s.truncation, o.stride, o.truncation_side, e.overflowing_tokens);
+      follow_cut(a, o.truncation_side);
+      if (b) follow_cut(*b, o.truncation_side);
     }
     if (o.return_overflowing_tokens) e.num_truncated_tokens = s.max_length ? total - *s.max_length : total;
     if (o.add_special_tokens) {
@@ -364,12 +514,62 @@ class SlowTokenizer : public Tokenizer {
       e.token_type_ids.assign(e.input_ids.size(), 0);
       e.special_tokens_mask.assign(e.input_ids.size(), 0);
     }
+    if (o.return_offsets_mapping) {
+      // [CLS] A [SEP] (B [SEP]): the template's tokens at [0, 0], as the fast tokenizer reports them.
+      const std::pair<int64_t, int64_t> none{0, 0};
+      if (o.add_special_tokens) e.offsets.push_back(none);
+      e.offsets.insert(e.offsets.end(), a.offsets.begin(), a.offsets.end());
+      if (o.add_special_tokens) e.offsets.push_back(none);
+      if (b) {
+        e.offsets.insert(e.offsets.end(), b->offsets.begin(), b->offsets.end());
+        if (o.add_special_tokens) e.offsets.push_back(none);
+      }
+    }
     e.attention_mask.assign(e.input_ids.size(), 1);
     e.tokens = convert_ids_to_tokens(e.input_ids);
     return e;
   }
 
-  void pad(Encoding& e, int64_t target, Side side) const {
+  // overflow_covers_whole_text: the sequence that truncation shortens is cut into windows of the length that fits
+  // beside the other one and the special tokens, `stride` tokens shared by neighbours (tokenizers'
+  // Encoding::truncate), each window a whole encoding.
+  std::vector<Encoding> prepare_windows(Sequence a, Sequence* b, const tok::Strategy& s,
+                                        const EncodeOptions& o) const {
+    tok::Strategy whole = s;
+    whole.truncation = Truncation::DoNotTruncate;
+    const int64_t added = o.add_special_tokens ? num_special_tokens_to_add(b != nullptr) : 0;
+    const int64_t total = static_cast<int64_t>(a.ids.size() + (b ? b->ids.size() : 0)) + added;
+    if (s.truncation == Truncation::DoNotTruncate || !s.max_length || *s.max_length <= 0 || total <= *s.max_length) {
+      return {prepare_for_model(std::move(a), b, whole, o)};
+    }
+    if (s.truncation == Truncation::OnlySecond && !b) throw Error("Truncation error: Second sequence not provided");
+    Sequence& cut = s.truncation == Truncation::OnlySecond ? *b : a;
+    const auto n = static_cast<int64_t>(cut.ids.size());
+    const int64_t keep = n - (total - *s.max_length);
+    if (keep <= 0) {
+      // transformers' message for the sequence that is too short.
+      std::vector<int64_t> ids = a.ids, pair_ids = b ? b->ids : std::vector<int64_t>{}, overflowing;
+      truncate(ids, b ? &pair_ids : nullptr, total - *s.max_length, s.truncation, o.stride, o.truncation_side,
+               overflowing);
+      throw Error("Truncation error: Sequence to truncate too short to respect the provided max_length");
+    }
+    std::vector<Encoding> out;
+    const Sequence full = cut;
+    for (const auto& [begin, end] : tok::window_ranges(static_cast<size_t>(n), static_cast<size_t>(keep),
+                                                       static_cast<size_t>(o.stride), o.truncation_side)) {
+      cut.ids.assign(full.ids.begin() + static_cast<std::ptrdiff_t>(begin),
+                     full.ids.begin() + static_cast<std::ptrdiff_t>(end));
+      if (!full.offsets.empty()) {
+        cut.offsets.assign(full.offsets.begin() + static_cast<std::ptrdiff_t>(begin),
+                           full.offsets.begin() + static_cast<std::ptrdiff_t>(end));
+      }
+      out.push_back(prepare_for_model(a, b, whole, o));
+      out.back().num_truncated_tokens = 0;  // transformers' count of the cut-off tokens: none, every window is kept
+    }
+    return out;
+  }
+
+  void pad(Encoding& e, int64_t target, Side side, bool with_offsets) const {
     const auto n = static_cast<int64_t>(e.input_ids.size());
     if (n >= target) return;
     const auto d = static_cast<size_t>(target - n);
@@ -386,6 +586,7 @@ class SlowTokenizer : public Tokenizer {
     grow(e.attention_mask, int64_t{0});
     grow(e.special_tokens_mask, int64_t{1});
     grow(e.tokens, pad_token);
+    if (with_offsets) grow(e.offsets, std::pair<int64_t, int64_t>{0, 0});
   }
 
   std::string vocab_file_;

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rembert/tokenizer.h"
@@ -43,5 +44,10 @@ Strategy resolve_strategy(const EncodeOptions& o, const Tokenizer& t);
 void check_batch_pairs(const std::vector<std::string>& texts, const std::vector<std::string>* pairs);
 
 bool file_exists(const std::string& path);
+
+// tokenizers' Encoding::truncate windows: [begin, end) token ranges of at most `max_len` tokens, consecutive ones
+// sharing `stride`, from the start (Side::Right) or from the end (Side::Left, the last window first); the first is
+// what truncation keeps, the rest overflow. Throws tokenizers' error when stride >= max_len; max_len > 0, n > 0.
+std::vector<std::pair<size_t, size_t>> window_ranges(size_t n, size_t max_len, size_t stride, Side side);
 
 }  // namespace rembert::tok
