@@ -485,6 +485,23 @@ TEST(TrainModelCrossAttention, HeadMaskGradientCollectsSelfAndCrossAttention) {
   expect_forward_matches_model(*m, in, "decoder_xattn with head_mask");
 }
 
+// With pruned self-attention heads the cross-attention keeps all 4: a head_mask as wide as the pruned layers is an
+// error naming head_mask, as in the inference model (before, the cross-attention read past its end).
+TEST(TrainModelCrossAttention, HeadMaskMustFitThePrunedLayersCrossAttention) {
+  RemBertConfig config = config_of("decoder_xattn");
+  config.pruned_heads = {{0, {1}}, {1, {1}}, {2, {1}}};
+  TensorMap weights = checkpoint_of("decoder_xattn");
+  for (int layer = 0; layer < 3; ++layer) testing::prune_self_attention_head(weights, layer, 1, 16, 64);
+  TrainableLoadOptions options;
+  options.head = HeadType::CausalLM;
+  options.init_seed = 5;
+  auto m = TrainableModel::from_tensors(config, weights, options, "pruned decoder_xattn");
+  ForwardInputs in = cross_attention_inputs();
+  in.head_mask = owned_f32({3}, {1.0f, 0.5f, 1.0f});
+  EXPECT_CONTAINS(testing::error_message([&] { m->forward_backward(in); }),
+                  "head_mask: 3 heads given, layer 0's cross-attention has 4");
+}
+
 TEST(TrainModelCrossAttention, ThreeDimensionalEncoderMaskAndLogitsMatchModel) {
   auto m = cross_attention_model();
   ForwardInputs in = cross_attention_inputs();

@@ -218,7 +218,8 @@ TrainStepOutputs TrainableModel::forward_backward(const ForwardInputs& raw, cons
                                                     "type_vocab_size");
   }
   const Tensor self_mask = model::self_attention_mask(in.attention_mask, B, S, 0, c.is_decoder);
-  const std::vector<std::vector<float>> head_scale = model::head_scales(in.head_mask, p);
+  const std::vector<std::vector<float>> head_scale =
+      model::head_scales(in.head_mask, p, in.encoder_hidden_states.defined());
 
   // Cross-attention reads the encoder's states (decoders with add_cross_attention).
   Tensor encoder_states, cross_mask;
