@@ -14,7 +14,7 @@ namespace {
 // transformers' get_target_ids: vocabulary lookups, else the first token of the target's own tokenization.
 std::vector<int64_t> target_ids(const Tokenizer& tok, const std::vector<std::string>& targets,
                                 std::vector<std::string>* warnings) {
-  const std::map<std::string, int64_t> vocab = tok.get_vocab();
+  const std::map<std::string, int64_t>& vocab = tok.get_vocab();
   std::set<int64_t> ids;  // transformers deduplicates through a set
   for (const std::string& target : targets) {
     auto it = vocab.find(target);
