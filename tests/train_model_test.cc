@@ -229,7 +229,7 @@ const std::vector<std::string>& encoder_parameters() {
 
 // ---- 1. every hidden_act
 
-// The names activation_from_name accepts (ACT2FN's keys that the config validates).
+// The names activation_from_hidden_act accepts (ACT2FN's keys that the config validates).
 const std::vector<std::string> kActivations = {
     "gelu",      "gelu_python", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_accurate", "quick_gelu",
     "gelu_10",   "relu",        "relu6",    "silu",              "swish",     "tanh",          "sigmoid",
