@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "app.h"
+#include "pipelines/common.h"
 #include "rembert/error.h"
 
 namespace rembert::server {
@@ -94,7 +95,7 @@ void App::handle_generate(const httplib::Request& req, httplib::Response& res, b
       d.skip_special_tokens = true;
       d.clean_up_tokenization_spaces = true;
       const std::set<int64_t> special(tokenizer->all_special_ids().begin(), tokenizer->all_special_ids().end());
-      const int64_t prompt_chars = code_point_count(tokenizer->decode(prompt_ids, d));
+      const int64_t prompt_chars = pipelines::code_point_count(tokenizer->decode(prompt_ids, d));
       std::vector<int64_t> so_far = prompt_ids;
       std::string printed;
       int64_t index = 0;
@@ -105,7 +106,7 @@ void App::handle_generate(const httplib::Request& req, httplib::Response& res, b
         so_far.push_back(token);
         // The text this token adds (empty while a character is incomplete), as the pipeline streams it.
         const std::string text = tokenizer->decode(so_far, d);
-        const std::string fresh = code_point_slice(text, prompt_chars, code_point_count(text));
+        const std::string fresh = pipelines::code_point_slice(text, prompt_chars, pipelines::code_point_count(text));
         std::string piece;
         if (fresh.size() > printed.size() && fresh.compare(0, printed.size(), printed) == 0) {
           piece = fresh.substr(printed.size());

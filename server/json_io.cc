@@ -140,35 +140,3 @@ std::string base64_encode(const void* data, size_t n) {
 }
 
 }  // namespace rembert::server
-
-namespace rembert::server {
-
-namespace {
-
-size_t code_point_length(const std::string& text, size_t i) {
-  const auto b0 = static_cast<unsigned char>(text[i]);
-  const size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 6 ? 2 : (b0 >> 4) == 14 ? 3 : (b0 >> 3) == 30 ? 4 : 1;
-  return i + len > text.size() ? 1 : len;
-}
-
-}  // namespace
-
-int64_t code_point_count(const std::string& utf8) {
-  int64_t n = 0;
-  for (size_t i = 0; i < utf8.size(); i += code_point_length(utf8, i)) ++n;
-  return n;
-}
-
-size_t byte_offset_of_code_point(const std::string& utf8, int64_t index) {
-  size_t i = 0;
-  for (int64_t n = 0; n < index && i < utf8.size(); ++n) i += code_point_length(utf8, i);
-  return i;
-}
-
-std::string code_point_slice(const std::string& utf8, int64_t start, int64_t end) {
-  const size_t b = byte_offset_of_code_point(utf8, start);
-  const size_t e = byte_offset_of_code_point(utf8, std::max(start, end));
-  return utf8.substr(b, e - b);
-}
-
-}  // namespace rembert::server

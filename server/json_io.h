@@ -54,12 +54,3 @@ void append_floats(std::string& out, const float* values, size_t n);  // [a,b,..
 std::string base64_encode(const void* data, size_t n);
 
 }  // namespace rembert::server
-
-namespace rembert::server {
-
-// UTF-8 text measured in code points, as Python's str (invalid bytes count as one code point each).
-int64_t code_point_count(const std::string& utf8);
-size_t byte_offset_of_code_point(const std::string& utf8, int64_t index);  // clamped to the end
-std::string code_point_slice(const std::string& utf8, int64_t start, int64_t end);
-
-}  // namespace rembert::server

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "app.h"
+#include "pipelines/common.h"
 
 namespace rembert::server {
 
@@ -274,8 +275,8 @@ void App::handle_tokenize(const httplib::Request& req, httplib::Response& res) {
                     {"start", nullptr}, {"stop", nullptr}};
       if (!special && i < enc.offsets.size()) {
         // TEI: byte offsets into the input, and the text between them.
-        const size_t start = byte_offset_of_code_point(text, enc.offsets[i].first);
-        const size_t stop = byte_offset_of_code_point(text, enc.offsets[i].second);
+        const size_t start = pipelines::byte_offset_of_code_point(text, enc.offsets[i].first);
+        const size_t stop = pipelines::byte_offset_of_code_point(text, enc.offsets[i].second);
         token["start"] = start;
         token["stop"] = stop;
         token["text"] = text.substr(start, stop >= start ? stop - start : 0);

@@ -52,6 +52,9 @@ TEST(CliFillMask, JsonLinesOnStdinAndErrors) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.err, "no mask_token ([MASK]) found on the input");
   EXPECT_TRUE(r.out.empty());
+  r = run_cli("fill-mask --model " + fixture_path("models/mlm") + " \"Paris is the <mask> of France.\"");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_CONTAINS(r.err, "the text holds `<mask>`, which is not this model's mask token: write `[MASK]`");
 
   const std::string bad = "\"fine [MASK]\"\nnot json\n";
   r = run_cli("fill-mask --model " + fixture_path("models/mlm"), &bad);

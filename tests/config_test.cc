@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/hidden_act.h"
 #include "rembert/error.h"
 #include "test_util.h"
 
@@ -583,6 +584,28 @@ TEST(ConfigValidate, UnknownActivation) {
   }
   EXPECT_FALSE(rembert::is_known_activation("GELU"));
   EXPECT_FALSE(rembert::is_known_activation(""));
+}
+
+// The config owns ACT2FN's names; the kernels see only the function each name stands for.
+TEST(ConfigValidate, HiddenActNamesMapToTheKernelsFunctions) {
+  using rembert::kernels::Activation;
+  const std::pair<const char*, Activation> names[] = {
+      {"gelu", Activation::Gelu},           {"gelu_python", Activation::Gelu},
+      {"gelu_new", Activation::GeluTanh},   {"gelu_pytorch_tanh", Activation::GeluTanh},
+      {"gelu_fast", Activation::GeluTanh},  {"gelu_accurate", Activation::GeluTanh},
+      {"quick_gelu", Activation::QuickGelu}, {"gelu_10", Activation::Gelu10},
+      {"relu", Activation::Relu},           {"relu6", Activation::Relu6},
+      {"silu", Activation::Silu},           {"swish", Activation::Silu},
+      {"tanh", Activation::Tanh},           {"sigmoid", Activation::Sigmoid},
+      {"mish", Activation::Mish},           {"leaky_relu", Activation::LeakyRelu},
+      {"linear", Activation::Linear},       {"laplace", Activation::Laplace},
+      {"relu2", Activation::Relu2}};
+  for (const auto& [name, function] : names) EXPECT_EQ(rembert::activation_from_hidden_act(name), function) << name;
+  for (const char* unknown : {"GELU", "", "gelu_fancy"}) {
+    const std::string message = error_message([&] { rembert::activation_from_hidden_act(unknown); });
+    EXPECT_NE(message.find("hidden_act"), std::string::npos) << message;
+    EXPECT_NE(message.find(std::string("\"") + unknown + "\""), std::string::npos) << message;
+  }
 }
 
 TEST(ConfigValidate, DropoutProbabilitiesInUnitInterval) {

@@ -426,6 +426,29 @@ TEST_F(HubSha256, KnownVectorsAndStreaming) {
   EXPECT_EQ(pieces.hex_digest(), hub::sha256_hex(million));
 }
 
+TEST_F(HubSha256, FilesAcrossReadChunksAndErrors) {
+  // A million 'a's (the FIPS 180-2 vector) and 3 MiB + 5 bytes of a pattern, past the 1 MiB chunks the file is read
+  // in (the digest is sha256sum's and Python hashlib's).
+  const std::string million_path = testing::scratch_dir() + "sha256_million_a";
+  testing::write_file(million_path, std::string(1000000, 'a'));
+  EXPECT_EQ(hub::sha256_file_hex(million_path), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  std::string pattern(3 * 1048576 + 5, '\0');
+  for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<char>((i * 7 + i / 251) % 256);
+  const std::string pattern_path = testing::scratch_dir() + "sha256_pattern";
+  testing::write_file(pattern_path, pattern);
+  EXPECT_EQ(hub::sha256_file_hex(pattern_path), "97b223b8dffd3197ac94f503412970b2d77110b3c78d60b4647c8fa2cebe897b");
+  EXPECT_EQ(hub::sha256_hex(pattern), "97b223b8dffd3197ac94f503412970b2d77110b3c78d60b4647c8fa2cebe897b");
+  // reset() starts over; an unreadable file is an error naming it.
+  hub::Sha256 hash;
+  hash.update("xyz", 3);
+  hash.reset();
+  hash.update("abc", 3);
+  EXPECT_EQ(hash.hex_digest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  std::remove(million_path.c_str());
+  std::remove(pattern_path.c_str());
+  EXPECT_CONTAINS(testing::error_message([] { hub::sha256_file_hex("/nonexistent/blob"); }), "/nonexistent/blob");
+}
+
 TEST_F(HubLocal, LocalFolderReturnedUnchanged) {
   const std::string folder = fixture_path("models/base");
   EXPECT_EQ(resolve_model_for_task(folder, options()), folder);

@@ -334,29 +334,7 @@ TEST_F(ModelInputs, PrunedHeadsEqualMaskedHeads) {
   RemBertConfig config = config_of("base");
   config.pruned_heads = {{0, {1}}};
   TensorMap pruned = weights_of("base");
-  const int64_t D = 16, H = 64;
-  auto drop_rows = [&](const std::string& name) {
-    const Tensor& t = pruned.at(name);
-    const int64_t cols = t.ndim() == 2 ? t.dim(1) : 1;
-    std::vector<float> v = t.to_f32_vector(), kept;
-    for (int64_t r = 0; r < t.dim(0); ++r) {
-      if (r >= D && r < 2 * D) continue;
-      kept.insert(kept.end(), v.begin() + r * cols, v.begin() + (r + 1) * cols);
-    }
-    Shape s = t.shape();
-    s[0] -= D;
-    pruned[name] = Tensor::from_f32(s, kept);
-  };
-  for (const char* p : {"query", "key", "value"}) {
-    drop_rows(std::string("encoder.layer.0.attention.self.") + p + ".weight");
-    drop_rows(std::string("encoder.layer.0.attention.self.") + p + ".bias");
-  }
-  const std::string out_name = "encoder.layer.0.attention.output.dense.weight";
-  std::vector<float> w = pruned.at(out_name).to_f32_vector(), kept;
-  for (int64_t r = 0; r < H; ++r)
-    for (int64_t c = 0; c < H; ++c)
-      if (c < D || c >= 2 * D) kept.push_back(w[r * H + c]);
-  pruned[out_name] = Tensor::from_f32({H, H - D}, kept);
+  testing::prune_self_attention_head(pruned, 0, 1, 16, 64);
 
   auto model = Model::from_tensors(config, pruned);
   ForwardInputs in = base_single_inputs();
@@ -365,6 +343,37 @@ TEST_F(ModelInputs, PrunedHeadsEqualMaskedHeads) {
   ForwardOutputs want = base_->forward(in);
   EXPECT_TRUE(tensors_close(got.last_hidden_state, want.last_hidden_state, 1e-5, 1e-5));
   EXPECT_FALSE(tensors_close(got.last_hidden_state, fixture_tensor("base_single.last_hidden_state"), 1e-4, 1e-4));
+}
+
+TEST(ModelDecoder, HeadMaskMustFitTheCrossAttentionOfPrunedLayers) {
+  // transformers applies a layer's head_mask row to its self- and its cross-attention alike, and prune_heads prunes
+  // self-attention only: with 3 of 4 self-attention heads left in every layer, a 3-wide head_mask fits the
+  // self-attention but not the 4 cross-attention heads (torch's broadcast fails there). Before this check, the
+  // cross-attention read head_mask's 4th multiplier past the end of its 3.
+  RemBertConfig config = config_of("decoder_xattn");
+  config.pruned_heads = {{0, {1}}, {1, {1}}, {2, {1}}};
+  TensorMap weights = weights_of("decoder_xattn");
+  for (int layer = 0; layer < 3; ++layer) testing::prune_self_attention_head(weights, layer, 1, 16, 64);
+  auto model = Model::from_tensors(config, weights);
+  ForwardInputs in;
+  in.input_ids = fixture_tensor("decoder_xattn.in.input_ids");
+  in.attention_mask = fixture_tensor("decoder_xattn.in.attention_mask");
+  in.encoder_hidden_states = fixture_tensor("decoder_xattn.in.encoder_hidden_states");
+  in.encoder_attention_mask = fixture_tensor("decoder_xattn.in.encoder_attention_mask");
+  for (const Tensor& mask : {Tensor::from_f32({3}, {1, 0, 1}), Tensor::from_f32({3, 3}, {1, 0, 1, 1, 1, 1, 0, 1, 1})}) {
+    in.head_mask = mask;
+    const std::string message = error_message([&] { model->forward(in); });
+    EXPECT_CONTAINS(message, "head_mask: 3 heads given, layer 0's cross-attention has 4");
+  }
+  // Without encoder states no cross-attention runs: the mask fits the self-attention and is applied.
+  in.encoder_hidden_states = Tensor();
+  in.encoder_attention_mask = Tensor();
+  in.head_mask = Tensor::from_f32({3}, {1, 1, 1});
+  const Tensor ones = model->forward(in).last_hidden_state;
+  in.head_mask = Tensor();
+  EXPECT_TRUE(tensors_close(model->forward(in).last_hidden_state, ones, 0.0, 0.0));
+  in.head_mask = Tensor::from_f32({3}, {1, 0, 1});
+  EXPECT_FALSE(tensors_close(model->forward(in).last_hidden_state, ones, 1e-4, 1e-4));
 }
 
 TEST_F(ModelInputs, ConcurrentForwardCallsShareOneModel) {

@@ -91,6 +91,13 @@ TEST(PipelineFillMask, TargetsTopKAndSeveralMasks) {
   EXPECT_TRUE(json::parse(to_json(two))[0].is_array());
 
   EXPECT_CONTAINS(error_message([&] { fill_mask(pm, "no mask here"); }), "no mask_token ([MASK]) found on the input");
+  EXPECT_EQ(error_message([&] { fill_mask(pm, "no mask here"); }).find("mask token"), std::string::npos);
+  // Another model's spelling of the mask (RoBERTa's <mask>, a lowercased [mask]) is named, with the one to use.
+  for (const std::string other : {"<mask>", "[mask]", "<MASK>", "[Mask]"}) {
+    const std::string message = error_message([&] { fill_mask(pm, "The capital of France is " + other + "."); });
+    EXPECT_CONTAINS(message, "no mask_token ([MASK]) found on the input");
+    EXPECT_CONTAINS(message, "the text holds `" + other + "`, which is not this model's mask token: write `[MASK]`");
+  }
   EXPECT_CONTAINS(error_message([&] { fill_mask(pm, text, FillMaskOptions{0, {}}); }), "top_k");
 }
 

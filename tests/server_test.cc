@@ -511,6 +511,8 @@ TEST(Server, PipelineRoutesWithCurl) {
     EXPECT_EQ(r.body, "[" + rembert::to_json(rembert::fill_mask(pm, a)) + ", " +
                           rembert::to_json(rembert::fill_mask(pm, b)) + "]");
     expect_error(curl_post(server, "/fill-mask", json{{"inputs", "no mask here"}}.dump()), 422, "Validation", "mask");
+    expect_error(curl_post(server, "/fill-mask", json{{"inputs", "Paris is the <mask> of France."}}.dump()), 422,
+                 "Validation", "the text holds `<mask>`, which is not this model's mask token: write `[MASK]`");
     EXPECT_EQ(server.stop(), 0);
   }
   {

@@ -140,6 +140,36 @@ std::string error_message(F&& f) {
 }
 
 // The bytes of a tensor, for exact comparisons.
+// `weights` with head `head` of layer `layer`'s self-attention pruned, as transformers' prune_heads leaves them: the
+// head's query/key/value rows and its output-dense columns removed (head_dim D, hidden size H).
+inline void prune_self_attention_head(TensorMap& weights, int layer, int64_t head, int64_t D, int64_t H) {
+  const std::string prefix = "encoder.layer." + std::to_string(layer) + ".attention.";
+  auto drop_rows = [&](const std::string& name) {
+    const Tensor& t = weights.at(name);
+    const int64_t cols = t.ndim() == 2 ? t.dim(1) : 1;
+    std::vector<float> v = t.to_f32_vector(), kept;
+    for (int64_t r = 0; r < t.dim(0); ++r) {
+      if (r >= head * D && r < (head + 1) * D) continue;
+      kept.insert(kept.end(), v.begin() + r * cols, v.begin() + (r + 1) * cols);
+    }
+    Shape s = t.shape();
+    s[0] -= D;
+    weights[name] = Tensor::from_f32(s, kept);
+  };
+  for (const char* p : {"query", "key", "value"}) {
+    drop_rows(prefix + "self." + p + ".weight");
+    drop_rows(prefix + "self." + p + ".bias");
+  }
+  const std::string out_name = prefix + "output.dense.weight";
+  const Tensor& out = weights.at(out_name);
+  const int64_t in_width = out.dim(1);
+  std::vector<float> w = out.to_f32_vector(), kept;
+  for (int64_t r = 0; r < H; ++r)
+    for (int64_t c = 0; c < in_width; ++c)
+      if (c < head * D || c >= (head + 1) * D) kept.push_back(w[r * in_width + c]);
+  weights[out_name] = Tensor::from_f32({H, in_width - D}, kept);
+}
+
 inline std::string raw_bytes(const Tensor& t) {
   return std::string(static_cast<const char*>(t.raw_data()), t.nbytes());
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rembert/error.h"
@@ -256,6 +257,10 @@ TEST(TokenizerConfig, UnknownSpecialTokenNamesAreIgnoredAndNewTokensAdded) {
     const int64_t mask = t->is_fast() ? 2002 : 2000;
     EXPECT_EQ(t->mask_token_id(), mask);
     EXPECT_EQ(t->convert_token_to_id("<extra>"), mask + 1);
+    // The vocabulary view and len(tokenizer) count the added tokens.
+    EXPECT_EQ(t->get_vocab().at("<extra>"), mask + 1);
+    EXPECT_EQ(t->get_vocab().at("<newmask>"), mask);
+    EXPECT_EQ(t->size(), mask + 2);
     EXPECT_EQ(t->convert_token_to_id("[FOO]"), t->unk_token_id());  // "foo_token" is ignored
     EXPECT_EQ(t->unk_token_id(), t->is_fast() ? 2000 : 1);
     EXPECT_EQ(t->model_max_length(), 16);
@@ -317,6 +322,30 @@ TEST(TokenizerHelpers, VocabAndConversions) {
     EXPECT_EQ(t->convert_id_to_token(4), "[MASK]");
     EXPECT_EQ(t->convert_ids_to_tokens({2, 424, 3}, true), (std::vector<std::string>{"▁H"}));
     EXPECT_EQ(t->all_special_ids(), (std::vector<int64_t>{2, 3, 1, 0, 4}));
+  }
+}
+
+TEST(TokenizerHelpers, VocabularyViewIsBuiltOnceAndShared) {
+  // get_vocab() (and size(), fill-mask's targets, the server's /decode) read one view, built on first use, even
+  // when the first uses come from several threads at once; before, every call built a new map of the vocabulary.
+  for (const auto kind : {TokenizerKind::Slow, TokenizerKind::Fast}) {
+    const auto t = load_tokenizer(fixture_dir(), kind);
+    SCOPED_TRACE(t->is_fast() ? "fast" : "slow");
+    std::vector<const std::map<std::string, int64_t>*> seen(4, nullptr);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < seen.size(); ++i) {
+      threads.emplace_back([&, i] {
+        const auto& v = t->get_vocab();
+        seen[i] = &v;
+      });
+    }
+    for (auto& th : threads) th.join();
+    const auto& vocab = t->get_vocab();
+    for (const auto* p : seen) EXPECT_EQ(p, &vocab);
+    EXPECT_EQ(t->size(), 2000);
+    // The view holds every piece at its id.
+    ASSERT_EQ(vocab.size(), 2000u);
+    for (int64_t id = 0; id < t->vocab_size(); ++id) ASSERT_EQ(vocab.at(t->convert_id_to_token(id)), id) << id;
   }
 }
 

@@ -229,7 +229,7 @@ const std::vector<std::string>& encoder_parameters() {
 
 // ---- 1. every hidden_act
 
-// The names activation_from_name accepts (ACT2FN's keys that the config validates).
+// The names activation_from_hidden_act accepts (ACT2FN's keys that the config validates).
 const std::vector<std::string> kActivations = {
     "gelu",      "gelu_python", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_accurate", "quick_gelu",
     "gelu_10",   "relu",        "relu6",    "silu",              "swish",     "tanh",          "sigmoid",
@@ -483,6 +483,23 @@ TEST(TrainModelCrossAttention, HeadMaskGradientCollectsSelfAndCrossAttention) {
   check_input(*m, in, in.encoder_hidden_states, [](const TrainStepOutputs& o) { return o.grad_encoder_hidden_states; },
               "grad_encoder_hidden_states with head_mask");
   expect_forward_matches_model(*m, in, "decoder_xattn with head_mask");
+}
+
+// With pruned self-attention heads the cross-attention keeps all 4: a head_mask as wide as the pruned layers is an
+// error naming head_mask, as in the inference model (before, the cross-attention read past its end).
+TEST(TrainModelCrossAttention, HeadMaskMustFitThePrunedLayersCrossAttention) {
+  RemBertConfig config = config_of("decoder_xattn");
+  config.pruned_heads = {{0, {1}}, {1, {1}}, {2, {1}}};
+  TensorMap weights = checkpoint_of("decoder_xattn");
+  for (int layer = 0; layer < 3; ++layer) testing::prune_self_attention_head(weights, layer, 1, 16, 64);
+  TrainableLoadOptions options;
+  options.head = HeadType::CausalLM;
+  options.init_seed = 5;
+  auto m = TrainableModel::from_tensors(config, weights, options, "pruned decoder_xattn");
+  ForwardInputs in = cross_attention_inputs();
+  in.head_mask = owned_f32({3}, {1.0f, 0.5f, 1.0f});
+  EXPECT_CONTAINS(testing::error_message([&] { m->forward_backward(in); }),
+                  "head_mask: 3 heads given, layer 0's cross-attention has 4");
 }
 
 TEST(TrainModelCrossAttention, ThreeDimensionalEncoderMaskAndLogitsMatchModel) {

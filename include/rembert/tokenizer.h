@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -126,8 +127,9 @@ class Tokenizer {
                                                  bool skip_special_tokens = false) const;
   // Size of the base vocabulary (without added tokens beyond it), as transformers' vocab_size.
   virtual int64_t vocab_size() const = 0;
-  // Base vocabulary plus added tokens; len(tokenizer) is its size.
-  virtual std::map<std::string, int64_t> get_vocab() const = 0;
+  // Base vocabulary plus added tokens; len(tokenizer) is its size. Built on the first call (from any thread), then
+  // the same map for the tokenizer's lifetime: a 250k-piece vocabulary is not rebuilt per call.
+  const std::map<std::string, int64_t>& get_vocab() const;
   int64_t size() const { return static_cast<int64_t>(get_vocab().size()); }
 
   // [CLS] A [SEP] / [CLS] A [SEP] B [SEP]
@@ -170,6 +172,8 @@ class Tokenizer {
   const std::map<int64_t, AddedToken>& added_tokens_decoder() const { return added_tokens_; }
 
  protected:
+  // The map get_vocab() keeps (called once, on its first use).
+  virtual std::map<std::string, int64_t> build_vocab() const = 0;
   // Resolves the ids of the special tokens (call after the vocabulary is known).
   void resolve_special_ids();
   static std::string clean_up_tokenization(std::string text);
@@ -182,6 +186,10 @@ class Tokenizer {
   bool clean_up_tokenization_spaces_ = true;
   bool do_lower_case_ = false, remove_space_ = true, keep_accents_ = true;
   std::map<int64_t, AddedToken> added_tokens_;
+
+ private:
+  mutable std::once_flag vocab_once_;
+  mutable std::map<std::string, int64_t> vocab_;
 };
 
 enum class TokenizerKind { Auto, Slow, Fast };

@@ -33,6 +33,8 @@ def test_bad_inputs_are_value_errors():
     fill = rembert.pipeline("fill-mask", model=str(TRAINED_LM))
     with pytest.raises(ValueError, match=r"no mask_token \(\[MASK\]\) found on the input"):
         fill("no mask here")
+    with pytest.raises(ValueError, match=r"the text holds `<mask>`, which is not this model's mask token: write `\[MASK\]`"):
+        fill("Paris is the <mask> of France.")
     tok = rembert.AutoTokenizer.from_pretrained(str(FIXTURES / "tokenizer"))
     with pytest.raises(ValueError, match="is not a valid PaddingStrategy"):
         tok("a", padding="sideways")

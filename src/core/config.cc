@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/files.h"
+#include "core/hidden_act.h"
 #include "rembert/error.h"
 
 namespace rembert {
@@ -220,12 +221,33 @@ bool is_probability(double p) { return p >= 0.0 && p <= 1.0; }  // false for NaN
 
 }  // namespace
 
-bool is_known_activation(const std::string& name) {
-  static const std::set<std::string> kNames = {
-      "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "gelu_10", "gelu_accurate",
-      "gelu_python", "relu", "relu6", "silu", "swish", "tanh", "sigmoid", "mish", "leaky_relu", "linear",
-      "laplace", "relu2"};
-  return kNames.count(name) != 0;
+namespace {
+
+// ACT2FN's names and the function each stands for: the one list of them.
+const std::map<std::string, kernels::Activation>& activation_names() {
+  using kernels::Activation;
+  static const std::map<std::string, Activation> kNames = {
+      {"gelu", Activation::Gelu},           {"gelu_python", Activation::Gelu},
+      {"gelu_new", Activation::GeluTanh},   {"gelu_pytorch_tanh", Activation::GeluTanh},
+      {"gelu_fast", Activation::GeluTanh},  {"gelu_accurate", Activation::GeluTanh},
+      {"quick_gelu", Activation::QuickGelu}, {"gelu_10", Activation::Gelu10},
+      {"relu", Activation::Relu},           {"relu6", Activation::Relu6},
+      {"silu", Activation::Silu},           {"swish", Activation::Silu},
+      {"tanh", Activation::Tanh},           {"sigmoid", Activation::Sigmoid},
+      {"mish", Activation::Mish},           {"leaky_relu", Activation::LeakyRelu},
+      {"linear", Activation::Linear},       {"laplace", Activation::Laplace},
+      {"relu2", Activation::Relu2}};
+  return kNames;
+}
+
+}  // namespace
+
+bool is_known_activation(const std::string& name) { return activation_names().count(name) != 0; }
+
+kernels::Activation activation_from_hidden_act(const std::string& name) {
+  const auto it = activation_names().find(name);
+  if (it == activation_names().end()) throw Error("hidden_act \"" + name + "\" is not a known activation");
+  return it->second;
 }
 
 void RemBertConfig::set_num_labels(int64_t n) {
@@ -269,7 +291,7 @@ void RemBertConfig::validate() const {
     throw Error("hidden_size (" + std::to_string(hidden_size) + ") is not a multiple of num_attention_heads (" +
                 std::to_string(num_attention_heads) + ")");
   }
-  if (!is_known_activation(hidden_act)) throw Error("hidden_act \"" + hidden_act + "\" is not a known activation");
+  activation_from_hidden_act(hidden_act);  // throws naming hidden_act
   const std::pair<const char*, double> probabilities[] = {
       {"hidden_dropout_prob", hidden_dropout_prob},
       {"attention_probs_dropout_prob", attention_probs_dropout_prob},

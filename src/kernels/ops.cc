@@ -9,26 +9,6 @@
 
 namespace rembert::kernels {
 
-Activation activation_from_name(const std::string& name) {
-  if (name == "gelu" || name == "gelu_python") return Activation::Gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast" || name == "gelu_accurate") {
-    return Activation::GeluTanh;
-  }
-  if (name == "quick_gelu") return Activation::QuickGelu;
-  if (name == "gelu_10") return Activation::Gelu10;
-  if (name == "relu") return Activation::Relu;
-  if (name == "relu6") return Activation::Relu6;
-  if (name == "silu" || name == "swish") return Activation::Silu;
-  if (name == "tanh") return Activation::Tanh;
-  if (name == "sigmoid") return Activation::Sigmoid;
-  if (name == "mish") return Activation::Mish;
-  if (name == "leaky_relu") return Activation::LeakyRelu;
-  if (name == "linear") return Activation::Linear;
-  if (name == "laplace") return Activation::Laplace;
-  if (name == "relu2") return Activation::Relu2;
-  throw Error("hidden_act: unknown activation \"" + name + "\"");
-}
-
 namespace {
 
 float gelu_exact(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }

@@ -2,16 +2,11 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
+
+#include "kernels/activation.h"
 
 namespace rembert::kernels {
 
-// Activation functions of transformers' ACT2FN (SPEC §2.5).
-enum class Activation {
-  Gelu, GeluTanh, QuickGelu, Gelu10, Relu, Relu6, Silu, Tanh, Sigmoid, Mish, LeakyRelu, Linear, Laplace, Relu2
-};
-// Throws Error naming `name` when it is not an ACT2FN name.
-Activation activation_from_name(const std::string& name);
 void apply_activation(Activation act, float* x, int64_t n);
 
 // out[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta, per row of `cols` values. In place is allowed. When

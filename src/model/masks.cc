@@ -65,7 +65,7 @@ Tensor cross_attention_mask(const Tensor& mask, int64_t B, int64_t S, int64_t S_
 }
 
 // head_mask [heads] or [layers, heads] -> one multiplier vector per layer.
-std::vector<std::vector<float>> head_scales(const Tensor& head_mask, const model::Params& p) {
+std::vector<std::vector<float>> head_scales(const Tensor& head_mask, const model::Params& p, bool cross_attention) {
   std::vector<std::vector<float>> scales;
   if (!head_mask.defined()) return scales;
   const int64_t layers = static_cast<int64_t>(p.encoder.layers.size());
@@ -79,10 +79,16 @@ std::vector<std::vector<float>> head_scales(const Tensor& head_mask, const model
   }
   const int64_t width = head_mask.dim(-1);
   for (int64_t i = 0; i < layers; ++i) {
-    const Attention& a = p.encoder.layers[static_cast<size_t>(i)].attention;
-    if (width != a.num_heads) {
+    const Layer& layer = p.encoder.layers[static_cast<size_t>(i)];
+    if (width != layer.attention.num_heads) {
       throw Error("head_mask: " + std::to_string(width) + " heads given, layer " + std::to_string(i) + " has " +
-                  std::to_string(a.num_heads));
+                  std::to_string(layer.attention.num_heads));
+    }
+    if (cross_attention && layer.crossattention && width != layer.crossattention->num_heads) {
+      throw Error("head_mask: " + std::to_string(width) + " heads given, layer " + std::to_string(i) +
+                  "'s cross-attention has " + std::to_string(layer.crossattention->num_heads) +
+                  " (each layer's head_mask row applies to its self- and cross-attention; pruned_heads prunes "
+                  "self-attention only)");
     }
     const int64_t row = head_mask.ndim() == 2 ? i : 0;
     scales.emplace_back(m.begin() + row * width, m.begin() + (row + 1) * width);

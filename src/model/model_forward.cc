@@ -128,7 +128,7 @@ ForwardOutputs Model::forward(const ForwardInputs& raw) const {
   }
   choose_layout(in, c, st);
   if (!st.packed && st.row_caches.empty()) st.self_mask = model::self_attention_mask(in.attention_mask, B, S, st.past, c.is_decoder);
-  st.head_scale = model::head_scales(in.head_mask, m.params);
+  st.head_scale = model::head_scales(in.head_mask, m.params, c.is_decoder && in.encoder_hidden_states.defined());
 
   Tensor encoder_states;
   if (c.is_decoder && in.encoder_hidden_states.defined()) {

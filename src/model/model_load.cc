@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/files.h"
+#include "core/hidden_act.h"
 #include "core/random.h"
 #include "kernels/threads.h"
 #include "model/convert.h"
@@ -316,7 +317,7 @@ std::shared_ptr<const Model> Model::from_tensors(const RemBertConfig& config, co
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->head = options.head.value_or(head_from_config(config));
-  impl->activation = kernels::activation_from_name(config.hidden_act);
+  impl->activation = activation_from_hidden_act(config.hidden_act);
   WeightDType requested = options.dtype.value_or(WeightDType::Float32);
   const std::optional<WeightDType> converted = model::converted_dtype(config, source);
   if (converted) {

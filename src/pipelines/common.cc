@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/utf8.h"
 #include "rembert/error.h"
 #include "rembert/pipelines.h"
 
@@ -53,29 +54,12 @@ std::string json_number(double value) {
   return negative ? "-" + out : out;
 }
 
-namespace {
-
-// Decodes one UTF-8 code point at text[i]; advances i. Invalid bytes decode as U+FFFD.
-uint32_t next_code_point(const std::string& text, size_t& i) {
-  const auto b0 = static_cast<unsigned char>(text[i]);
-  int len = b0 < 0x80 ? 1 : (b0 >> 5) == 6 ? 2 : (b0 >> 4) == 14 ? 3 : (b0 >> 3) == 30 ? 4 : 0;
-  if (len == 0 || i + static_cast<size_t>(len) > text.size()) {
-    ++i;
-    return 0xfffd;
-  }
-  uint32_t cp = len == 1 ? b0 : b0 & (0x7fu >> len);
-  for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + static_cast<size_t>(k)]) & 0x3fu);
-  i += static_cast<size_t>(len);
-  return cp;
-}
-
-}  // namespace
 
 std::string json_string(const std::string& utf8) {
   std::string out = "\"";
   size_t i = 0;
   while (i < utf8.size()) {
-    const uint32_t cp = next_code_point(utf8, i);
+    const uint32_t cp = utf8::next_or_replacement(utf8, i);
     char buf[16];
     switch (cp) {
       case '"': out += "\\\""; continue;
@@ -117,7 +101,7 @@ std::vector<float> softmax_f32(const float* logits, int64_t n) {
 int64_t code_point_count(const std::string& utf8) {
   int64_t n = 0;
   for (size_t i = 0; i < utf8.size();) {
-    next_code_point(utf8, i);
+    utf8::next_or_replacement(utf8, i);
     ++n;
   }
   return n;
@@ -125,7 +109,7 @@ int64_t code_point_count(const std::string& utf8) {
 
 size_t byte_offset_of_code_point(const std::string& utf8, int64_t index) {
   size_t i = 0;
-  for (int64_t n = 0; n < index && i < utf8.size(); ++n) next_code_point(utf8, i);
+  for (int64_t n = 0; n < index && i < utf8.size(); ++n) utf8::next_or_replacement(utf8, i);
   return i;
 }
 

@@ -19,6 +19,8 @@ ForwardInputs inputs_of(const Encoding& enc);
 std::string json_number(double value);
 
 // JSON string literal with Python's json.dumps escaping (ensure_ascii: non-ASCII as \uXXXX, surrogate pairs).
+// Ill-formed UTF-8 is written as one \ufffd per maximal ill-formed subpart (core/utf8.h), as the code-point
+// functions below count it.
 std::string json_string(const std::string& utf8);
 
 // Softmax of float32 values computed in float32 (exp(x - max) / sum), as torch and numpy do on float32 tensors.

@@ -1,5 +1,6 @@
 // fill-mask (SPEC §4.1): softmax over the vocabulary at each [MASK], top-k, with transformers' output fields.
 #include <algorithm>
+#include <cctype>
 #include <numeric>
 #include <set>
 
@@ -14,7 +15,7 @@ namespace {
 // transformers' get_target_ids: vocabulary lookups, else the first token of the target's own tokenization.
 std::vector<int64_t> target_ids(const Tokenizer& tok, const std::vector<std::string>& targets,
                                 std::vector<std::string>* warnings) {
-  const std::map<std::string, int64_t> vocab = tok.get_vocab();
+  const std::map<std::string, int64_t>& vocab = tok.get_vocab();
   std::set<int64_t> ids;  // transformers deduplicates through a set
   for (const std::string& target : targets) {
     auto it = vocab.find(target);
@@ -44,6 +45,24 @@ std::vector<int64_t> target_ids(const Tokenizer& tok, const std::vector<std::str
   return std::vector<int64_t>(ids.begin(), ids.end());
 }
 
+// The hint for a text without the mask token: another model's spelling of it (RoBERTa's and XLM-R's <mask>, a
+// lowercased [mask], ...), matched without regard to ASCII case; "" when there is none.
+std::string other_mask_spelling(const std::string& text, const std::string& mask) {
+  auto lower = [](std::string s) {
+    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  };
+  const std::string folded = lower(text);
+  for (const char* spelling : {"<mask>", "[mask]"}) {
+    const size_t at = folded.find(spelling);
+    if (at == std::string::npos) continue;
+    const std::string found = text.substr(at, std::char_traits<char>::length(spelling));
+    if (found == mask) continue;
+    return "; the text holds `" + found + "`, which is not this model's mask token: write `" + mask + "`";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::vector<std::vector<FillMaskPrediction>> fill_mask(const PipelineModel& pm, const std::string& text,
@@ -60,7 +79,8 @@ std::vector<std::vector<FillMaskPrediction>> fill_mask(const PipelineModel& pm, 
     if (enc.input_ids[i] == tok.mask_token_id()) mask_rows.push_back(static_cast<int64_t>(i));
   }
   if (mask_rows.empty()) {
-    throw Error("fill-mask: no mask_token (" + tok.special_tokens().mask + ") found on the input");
+    throw Error("fill-mask: no mask_token (" + tok.special_tokens().mask + ") found on the input" +
+                other_mask_spelling(text, tok.special_tokens().mask));
   }
 
   ForwardInputs in = pipelines::inputs_of(enc);

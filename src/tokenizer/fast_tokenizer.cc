@@ -240,7 +240,7 @@ class FastTokenizer : public Tokenizer {
 
   int64_t vocab_size() const override { return static_cast<int64_t>(model_->size()); }
 
-  std::map<std::string, int64_t> get_vocab() const override {
+  std::map<std::string, int64_t> build_vocab() const override {
     std::map<std::string, int64_t> v;
     const auto& pieces = model_->pieces();
     for (size_t i = 0; i < pieces.size(); ++i) v[pieces[i]] = static_cast<int64_t>(i);

@@ -73,7 +73,7 @@ class SlowTokenizer : public Tokenizer {
 
   int64_t vocab_size() const override { return sp_.GetPieceSize(); }
 
-  std::map<std::string, int64_t> get_vocab() const override {
+  std::map<std::string, int64_t> build_vocab() const override {
     std::map<std::string, int64_t> v;
     for (int64_t i = 0; i < vocab_size(); ++i) v[convert_id_to_token(i)] = i;
     for (const auto& [content, id] : encoder_) v[content] = id;

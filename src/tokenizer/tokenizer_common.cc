@@ -43,6 +43,11 @@ Padding padding_from_name(const std::string& name) {
               "'do_not_pad']");
 }
 
+const std::map<std::string, int64_t>& Tokenizer::get_vocab() const {
+  std::call_once(vocab_once_, [this] { vocab_ = build_vocab(); });
+  return vocab_;
+}
+
 std::vector<int64_t> Tokenizer::convert_tokens_to_ids(const std::vector<std::string>& tokens) const {
   std::vector<int64_t> ids;
   ids.reserve(tokens.size());

@@ -7,54 +7,30 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
+
 namespace rembert::tok {
 
-// Decodes the code point at s[i] of a valid UTF-8 string and sets `len` to its byte length.
+// Decodes the code point at s[i] of a valid UTF-8 string and sets `len` to its byte length (core/utf8.h's decoder:
+// U+FFFD and the length of the ill-formed subpart where the string is not valid after all).
 inline char32_t decode_utf8(std::string_view s, size_t i, size_t* len) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) {
-    *len = 1;
-    return b0;
-  }
-  if (b0 < 0xE0) {
-    *len = 2;
-    return (static_cast<char32_t>(b0 & 0x1F) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3F);
-  }
-  if (b0 < 0xF0) {
-    *len = 3;
-    return (static_cast<char32_t>(b0 & 0x0F) << 12) |
-           (static_cast<char32_t>(static_cast<unsigned char>(s[i + 1]) & 0x3F) << 6) |
-           (static_cast<unsigned char>(s[i + 2]) & 0x3F);
-  }
-  *len = 4;
-  return (static_cast<char32_t>(b0 & 0x07) << 18) |
-         (static_cast<char32_t>(static_cast<unsigned char>(s[i + 1]) & 0x3F) << 12) |
-         (static_cast<char32_t>(static_cast<unsigned char>(s[i + 2]) & 0x3F) << 6) |
-         (static_cast<unsigned char>(s[i + 3]) & 0x3F);
+  size_t end = i;
+  const char32_t c = utf8::next_or_replacement(s, end);
+  *len = end - i;
+  return c;
 }
 
-// Byte length of the UTF-8 sequence that starts with byte `b0` (valid UTF-8 assumed).
-inline size_t utf8_len(unsigned char b0) { return b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4; }
+// Byte length of the UTF-8 sequence that starts with byte `b0` (valid UTF-8 assumed; 1 for a byte that starts none).
+inline size_t utf8_len(unsigned char b0) { return static_cast<size_t>(U8_COUNT_TRAIL_BYTES(b0)) + 1; }
 
 inline void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
+  uint8_t buf[U8_MAX_LENGTH];
+  size_t n = 0;
+  U8_APPEND_UNSAFE(buf, n, c);
+  out.append(reinterpret_cast<const char*>(buf), n);
 }
 
-inline size_t utf8_char_len(char32_t c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
+inline size_t utf8_char_len(char32_t c) { return U8_LENGTH(c); }
 
 // Returns the byte offset of the first invalid UTF-8 sequence (overlong forms, surrogates and code points above
 // U+10FFFF are invalid), or std::string_view::npos when `s` is valid.

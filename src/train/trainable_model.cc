@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/hidden_act.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "kernels/threads.h"
@@ -87,7 +88,7 @@ std::unique_ptr<TrainableModel> TrainableModel::from_tensors(const RemBertConfig
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->head = options.head.value_or(head_from_config(config));
-  impl->activation = kernels::activation_from_name(config.hidden_act);
+  impl->activation = activation_from_hidden_act(config.hidden_act);
   impl->requested = impl->precision = options.precision;
   if (options.precision == TrainPrecision::BFloat16 && !kernels::bf16_gemm_available(&impl->precision_fallback)) {
     impl->precision = TrainPrecision::Float32;
@@ -218,7 +219,8 @@ TrainStepOutputs TrainableModel::forward_backward(const ForwardInputs& raw, cons
                                                     "type_vocab_size");
   }
   const Tensor self_mask = model::self_attention_mask(in.attention_mask, B, S, 0, c.is_decoder);
-  const std::vector<std::vector<float>> head_scale = model::head_scales(in.head_mask, p);
+  const std::vector<std::vector<float>> head_scale =
+      model::head_scales(in.head_mask, p, in.encoder_hidden_states.defined());
 
   // Cross-attention reads the encoder's states (decoders with add_cross_attention).
   Tensor encoder_states, cross_mask;
