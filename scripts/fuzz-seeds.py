@@ -9,6 +9,7 @@ fixture vocabulary shortened in tokenizer.json and sentencepiece.model (without 
 the JSON files as they are, the texts of the tokenizer cases, the request bodies of tests/server_test.cc. The
 pytorch_model.bin seeds are written with torch (Debian's python3-torch) when it is installed; without it they are
 left as committed. Seeds are named by the hash of their content, so running the script twice changes nothing.
+Also writes tests/fuzz/sentencepiece-300.model, the shortened fixture vocabulary fuzz_tokenizer_config loads.
 """
 import base64
 import hashlib
@@ -258,6 +259,10 @@ def sentencepiece_seeds():
                     spec = b"\x0a" + varint(8) + b"identity" + b"\x18\x01\x20\x01\x28\x01"
                     out += b"\x1a" + varint(len(spec)) + spec
             c.add(out)
+            if content == read(fixture("tokenizer", "sentencepiece.model")) and pieces == 300:
+                # The slow vocabulary of fuzz_tokenizer_config: the fixture's takes 20 ms to load under ASan.
+                with open(os.path.join(ROOT, "tests", "fuzz", "sentencepiece-300.model"), "wb") as f:
+                    f.write(out)
 
 
 # --- texts and request bodies --------------------------------------------------------------------------------------

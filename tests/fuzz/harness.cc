@@ -246,7 +246,7 @@ void tokenizer_config(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const size_t nul = input.find('\0');
   const std::string fast = folder("tokenizer_config_fast", {{"tokenizer.json", "tokenizer_extra/general/tokenizer.json"}});
-  const std::string slow = folder("tokenizer_config_slow", {{"sentencepiece.model", "tokenizer/sentencepiece.model"}});
+  const std::string slow = folder("tokenizer_config_slow", {{"sentencepiece.model", "../fuzz/sentencepiece-300.model"}});
   for (const std::string& dir : {fast, slow}) {
     write(dir + "/tokenizer_config.json", input.substr(0, nul));
     if (nul == std::string_view::npos) {

@@ -25,8 +25,8 @@ void pickle(const uint8_t* data, size_t size);             // data.pkl of pytorc
 void config(const uint8_t* data, size_t size);             // config.json
 void tokenizer_json(const uint8_t* data, size_t size);     // tokenizer.json (fast tokenizer)
 void sentencepiece(const uint8_t* data, size_t size);      // sentencepiece.model (slow tokenizer)
-// tokenizer_config.json, then after a NUL byte (when there is one) special_tokens_map.json; loaded by both
-// tokenizers of the fixture vocabulary.
+// tokenizer_config.json, then after a NUL byte (when there is one) special_tokens_map.json; loaded by the fast
+// tokenizer of tokenizer_extra/general and the slow one of the shortened fixture vocabulary (sentencepiece-300.model).
 void tokenizer_config(const uint8_t* data, size_t size);
 void server_requests(const uint8_t* data, size_t size);    // a request body, through every route's schema
 // Arbitrary bytes encoded by the fixture tokenizers (fast and slow); the first byte also picks encode options.
