@@ -2,7 +2,8 @@
 // one file per concern:
 //   app.cc             the wrapper every route goes through (API key, limits, error bodies, metrics), the route
 //                      tables, and how requests reach the model worker
-//   requests.cc        request schemas: tokenizing under the length rules, inputs, batch sizes, parameters
+//   schemas.cc         request schemas: body -> typed request, every check that needs no model (schemas.h)
+//   requests.cc        tokenizing under the length rules
 //   tei_routes.cc      text-embeddings-inference routes: /embed, /embed_all, /v1/embeddings, /predict, /rerank,
 //                      /tokenize, /decode
 //   pipeline_routes.cc /fill-mask, /token-classification, /question-answering
@@ -27,6 +28,7 @@
 #include "connection.h"
 #include "json_io.h"
 #include "metrics.h"
+#include "schemas.h"
 #include "rembert/model.h"
 #include "rembert/pipelines.h"
 #include "rembert/tokenizer.h"
@@ -47,23 +49,11 @@ const char* route_head(const std::string& route);
 // Every route, in the order /info lists them.
 const std::vector<std::string>& known_routes();
 
-// An input of /embed, /embed_all, /v1/embeddings: a text, or token ids used as they are.
-struct EmbedInput {
-  bool is_ids = false;
-  std::string text;
-  std::vector<int64_t> ids;
-};
-
 struct Encoded {
   std::vector<int64_t> ids, types;
   std::vector<std::pair<int64_t, int64_t>> offsets;
   std::vector<std::string> tokens;
 };
-
-// The HF Inference API form of the pipeline routes: {"inputs": ..., "parameters": {...}}.
-const json& parameters_of(const json& body);
-// "inputs" as one text (single = true) or a list of texts.
-std::vector<std::string> texts_of(const json& body, bool& single);
 
 class App {
  public:
@@ -89,10 +79,8 @@ class App {
   Encoded encode(const std::string& text, const std::string* pair, bool truncate, Side side,
                  bool add_special_tokens = true) const;
   Encoded encode_ids(const std::vector<int64_t>& ids, bool truncate, Side side) const;
-  std::vector<EmbedInput> parse_embed_inputs(const json& value, const char* key) const;
-  bool truncate_of(const json& body) const { return get_bool(body, "truncate", o_.auto_truncate); }
-  Side side_of(const json& body) const;
-  void check_batch_size(size_t n) const;
+  // What the request schemas (schemas.h) need of the options and the loaded model.
+  RequestLimits limits() const;
   // Runs `sequences` through the batcher and waits; 424 when the forward pass failed.
   std::vector<Sequence> run_sequences(std::vector<Sequence> sequences);
   // Runs `result_json` on each input (concurrently, so that their forwards share the batcher's batches) and
@@ -114,7 +102,7 @@ class App {
   void handle_generate(const httplib::Request& req, httplib::Response& res, bool force_stream);
 
   // Pooled, normalised embeddings for /embed and /v1/embeddings; `tokens` gets the tokens counted.
-  std::vector<std::vector<float>> embed(const json& body, const char* key, bool normalize, int64_t* tokens);
+  std::vector<std::vector<float>> embed(const EmbedRequest& r, int64_t* tokens);
   ojson compute_json() const;
 
   const ServerOptions& o_;

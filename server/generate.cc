@@ -37,24 +37,10 @@ struct EventChannel {
 
 void App::handle_generate(const httplib::Request& req, httplib::Response& res, bool force_stream) {
   require_head("/generate");
-  const json body = parse_body(req.body);
-  const auto prompt = get_string(body, "inputs");
-  if (!prompt) invalid("`inputs` is required (a string)");
-  const bool stream = force_stream || get_bool(body, "stream", false);
-  const json& p = parameters_of(body);
-  GenerationOptions options;
-  options.max_new_tokens = get_int(p, "max_new_tokens");
-  options.do_sample = get_bool(p, "do_sample", false);
-  if (const auto v = get_number(p, "temperature")) options.temperature = *v;
-  if (const auto v = get_int(p, "top_k")) options.top_k = *v;
-  if (const auto v = get_number(p, "top_p")) options.top_p = *v;
-  if (const auto v = get_int(p, "seed")) options.seed = static_cast<uint64_t>(*v);
-  options.return_full_text = get_bool(p, "return_full_text", true);  // the pipeline's default
-  if (options.max_new_tokens && *options.max_new_tokens < 1) invalid("`max_new_tokens` must be at least 1");
-  if (options.temperature <= 0) invalid("`temperature` must be strictly positive");
-  if (options.top_k < 0) invalid("`top_k` must not be negative");
-  if (options.top_p <= 0 || options.top_p > 1) invalid("`top_p` must be in (0, 1]");
-  const Encoded e = encode(*prompt, nullptr, false, Side::Right, false);
+  GenerateRequest r = parse_generate_request(parse_body(req.body), limits(), force_stream);
+  const bool stream = r.stream;
+  GenerationOptions options = std::move(r.options);
+  const Encoded e = encode(r.prompt, nullptr, false, Side::Right, false);
   const auto prompt_len = static_cast<int64_t>(e.ids.size());
   const int64_t max_new =
       std::max<int64_t>(1, options.max_new_tokens.value_or(pm_.model->config().max_length - prompt_len));
@@ -64,7 +50,7 @@ void App::handle_generate(const httplib::Request& req, httplib::Response& res, b
   }
   options.max_new_tokens = max_new;
   metrics_.add_input_tokens(prompt_len);
-  const std::string prompt_text = *prompt;
+  const std::string prompt_text = r.prompt;
 
   if (!stream) {
     std::string result;

@@ -749,6 +749,13 @@ TEST(ConfigErrors, InvalidJsonNamesFile) {
             std::string::npos);
 }
 
+// nlohmann reports a number too large for a double as out_of_range, not parse_error (found by fuzz_config).
+TEST(ConfigErrors, NumberTooLargeIsInvalidJson) {
+  const std::string message =
+      error_message([] { RemBertConfig::from_json_string(R"({"layer_norm_eps": 1e400})", "big.json"); });
+  EXPECT_NE(message.find("big.json: invalid JSON"), std::string::npos) << message;
+}
+
 TEST(ConfigErrors, MissingFileNamesPath) {
   const std::string path = "/nonexistent/dir/config.json";
   const std::string message = error_message([&] { RemBertConfig::from_json_file(path); });

@@ -244,6 +244,32 @@ TEST_F(TorchBinTest, BrokenArchives) {
   EXPECT_CONTAINS(error_message([&] { read_torch_bin(path("half.bin")); }), path("half.bin"));
 }
 
+// A few bytes of zip must not make the reader allocate what the central directory claims: an entry's declared size
+// is checked against its compressed bytes before anything is allocated (found by fuzz_torch_bin).
+TEST_F(TorchBinTest, DeclaredEntrySizesAreCheckedBeforeAllocating) {
+  // The size of archive/data.pkl in the central directory (offset 24 of its header) set to 3 GB.
+  auto claim_3gb = [](std::string zip) {
+    for (size_t at = zip.find("PK\x01\x02"); at != std::string::npos; at = zip.find("PK\x01\x02", at + 4)) {
+      const size_t name_len = static_cast<uint8_t>(zip[at + 28]) | static_cast<uint8_t>(zip[at + 29]) << 8;
+      if (zip.compare(at + 46, name_len, "archive/data.pkl") != 0) continue;
+      const uint32_t size = 3000000000u;
+      for (int i = 0; i < 4; ++i) zip[at + 24 + static_cast<size_t>(i)] = static_cast<char>((size >> (8 * i)) & 0xff);
+    }
+    return zip;
+  };
+  const std::string file = write_archive("deflated.bin", three_float_pickle(), {{"0", kThreeFloats}});
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  std::ofstream(path("huge.bin"), std::ios::binary) << claim_3gb(bytes.str());
+  const std::string deflated = error_message([&] { read_torch_bin(path("huge.bin")); });
+  EXPECT_CONTAINS(deflated, "'archive/data.pkl' declares 3000000000 bytes, more than deflate can expand");
+
+  // torch.save's own layout stores entries uncompressed (the input fuzz_torch_bin found).
+  const std::string stored = std::string(REMBERT_SOURCE_DIR) + "/tests/fuzz/regressions/torch_bin/data_pkl_declares_3gb";
+  EXPECT_CONTAINS(error_message([&] { read_torch_bin(stored); }), "is stored uncompressed but declares 3000000000 bytes");
+}
+
 TEST_F(TorchBinTest, EveryTruncatedPickleIsRefused) {
   const std::string pickle = three_float_pickle();
   for (size_t n = 0; n < pickle.size(); ++n) {

@@ -349,7 +349,7 @@ RemBertConfig RemBertConfig::from_json_string(const std::string& json_text, cons
   Json root;
   try {
     root = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number too large (fuzz_config)
     throw Error(source + ": invalid JSON: " + e.what());
   }
   if (!root.is_object()) throw Error(source + ": expected a JSON object at the top level, got " + root.type_name());
@@ -427,7 +427,7 @@ std::string RemBertConfig::to_json_string() const {
   for (const auto& [key, text] : extra_json) {
     try {
       out[key] = Json::parse(text);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {
       throw Error("extra_json[\"" + key + "\"] is not valid JSON: " + e.what());
     }
   }

@@ -34,6 +34,7 @@ class ZipReader {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw Error("cannot open '" + path + "': " + std::strerror(errno));
     if (S_ISDIR(st.st_mode)) throw Error("cannot read '" + path + "': is a directory");
+    file_size_ = static_cast<uint64_t>(st.st_size);
     int code = 0;
     archive_ = zip_open(path.c_str(), ZIP_RDONLY, &code);
     if (!archive_) {
@@ -60,11 +61,36 @@ class ZipReader {
     return static_cast<zip_uint64_t>(index);
   }
 
+  // The entry's decompressed size, once it is known to be one the archive can hold: the size comes from the
+  // central directory, and a few bytes of zip must not make the reader allocate gigabytes (found by fuzz_torch_bin).
+  // A stored entry (what torch.save writes) is exactly its compressed size; deflate expands at most 1032:1.
   uint64_t entry_size(zip_uint64_t index, const std::string& name) const {
     zip_stat_t st;
     zip_stat_init(&st);
-    if (zip_stat_index(archive_, index, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE)) {
+    constexpr zip_uint64_t kNeeded = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
+    if (zip_stat_index(archive_, index, 0, &st) != 0 || (st.valid & kNeeded) != kNeeded) {
       throw Error("'" + path_ + "': cannot stat entry '" + name + "': " + zip_strerror(archive_));
+    }
+    auto fail = [&](const std::string& message) -> Error {
+      return Error("'" + path_ + "': entry '" + name + "' " + message);
+    };
+    if (st.comp_size > file_size_) {
+      throw fail("claims " + std::to_string(st.comp_size) + " compressed bytes in a file of " +
+                 std::to_string(file_size_));
+    }
+    if (st.comp_method == ZIP_CM_STORE) {
+      if (st.size != st.comp_size) {
+        throw fail("is stored uncompressed but declares " + std::to_string(st.size) + " bytes in " +
+                   std::to_string(st.comp_size));
+      }
+    } else if (st.comp_method == ZIP_CM_DEFLATE) {
+      if (st.size > st.comp_size * 1032 + 1024) {
+        throw fail("declares " + std::to_string(st.size) + " bytes, more than deflate can expand " +
+                   std::to_string(st.comp_size) + " compressed bytes to");
+      }
+    } else {
+      throw fail("uses zip compression method " + std::to_string(st.comp_method) +
+                 " (torch.save archives are stored or deflated)");
     }
     return st.size;
   }
@@ -108,6 +134,7 @@ class ZipReader {
 
  private:
   std::string path_;
+  uint64_t file_size_ = 0;
   zip_t* archive_ = nullptr;
 };
 

@@ -278,8 +278,11 @@ class StripDecoder : public Decoder {
     size_t len = 0;
     if (c.empty()) throw Error("tokenizer.json: Strip decoder content is empty");
     content_ = decode_utf8(c, 0, &len);
-    start_ = j.contains("start") ? j["start"].get<size_t>() : 0;
-    stop_ = j.contains("stop") ? j["stop"].get<size_t>() : 0;
+    const int64_t start = json_int(j, "start", 0, "Strip decoder start");
+    const int64_t stop = json_int(j, "stop", 0, "Strip decoder stop");
+    if (start < 0 || stop < 0) throw Error("tokenizer.json: Strip decoder start and stop must not be negative");
+    start_ = static_cast<size_t>(start);
+    stop_ = static_cast<size_t>(stop);
   }
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (std::string& t : tokens) {
@@ -350,6 +353,18 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j) {
     return std::make_unique<SequencePreTokenizer>(std::move(parts));
   }
   throw Error("tokenizer.json: unsupported pre_tokenizer type '" + type + "'");
+}
+
+int64_t json_int(const Json& v, const std::string& what) {
+  if (!v.is_number_integer()) throw Error("tokenizer.json: " + what + " must be an integer, got " + v.dump());
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    throw Error("tokenizer.json: " + what + " is out of range: " + v.dump());
+  }
+  return v.get<int64_t>();
+}
+
+int64_t json_int(const Json& obj, const char* key, int64_t fallback, const std::string& what) {
+  return obj.is_object() && obj.contains(key) ? json_int(obj[key], what) : fallback;
 }
 
 std::unique_ptr<Decoder> make_decoder(const Json& j) {
@@ -481,7 +496,7 @@ UnigramModel::UnigramModel(const Json& j, std::optional<UnigramVocab> vocab) {
   min_score_ = *std::min_element(scores_.begin(), scores_.end());
   // No UTF-8 check of the pieces here: the JSON parser has already refused strings that are not valid UTF-8.
   if (j.contains("unk_id") && !j["unk_id"].is_null()) {
-    const int64_t unk = j["unk_id"].get<int64_t>();
+    const int64_t unk = json_int(j["unk_id"], "Unigram unk_id");
     if (unk < 0 || unk >= static_cast<int64_t>(pieces_.size())) {
       throw Error("tokenizer.json: Unigram unk_id " + std::to_string(unk) + " is outside the vocabulary");
     }

@@ -39,6 +39,12 @@ class Decoder {
 };
 std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j);
 
+// An integer field of tokenizer.json: a JSON integer in the int64 range, never a float (converting 1e300 to an
+// integer is undefined behaviour; found by fuzz_tokenizer_json). Throws Error naming `what`.
+int64_t json_int(const nlohmann::json& v, const std::string& what);
+// The same for the optional field `key` of the object `obj`: `fallback` when it is absent.
+int64_t json_int(const nlohmann::json& obj, const char* key, int64_t fallback, const std::string& what);
+
 // A byte trie over the vocabulary, searched for every prefix of a string.
 class PrefixTrie {
  public:

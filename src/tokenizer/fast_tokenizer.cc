@@ -381,7 +381,7 @@ class FastTokenizer : public Tokenizer {
           throw Error("tokenizer.json: bad added token " + t.dump());
         }
         AddedToken a;
-        a.id = t["id"].get<int64_t>();
+        a.id = tok::json_int(t["id"], "added token id");
         a.content = t["content"].get<std::string>();
         tok::check_utf8(a.content, "tokenizer.json added token");
         auto flag = [&](const char* k, bool def) { return t.contains(k) && t[k].is_boolean() ? t[k].get<bool>() : def; };
@@ -410,12 +410,12 @@ class FastTokenizer : public Tokenizer {
         if (item.contains("SpecialToken")) {
           piece.special = true;
           piece.special_id = item["SpecialToken"].at("id").get<std::string>();
-          piece.type_id = item["SpecialToken"].value("type_id", 0);
+          piece.type_id = tok::json_int(item["SpecialToken"], "type_id", 0, "template type_id");
         } else if (item.contains("Sequence")) {
           const std::string id = item["Sequence"].at("id").get<std::string>();
           if (id != "A" && id != "B") throw Error("tokenizer.json: template sequence id must be A or B");
           piece.sequence = id == "A" ? 0 : 1;
-          piece.type_id = item["Sequence"].value("type_id", 0);
+          piece.type_id = tok::json_int(item["Sequence"], "type_id", 0, "template type_id");
         } else {
           throw Error("tokenizer.json: bad template piece " + item.dump());
         }
@@ -427,7 +427,9 @@ class FastTokenizer : public Tokenizer {
     if (p.contains("special_tokens") && p["special_tokens"].is_object()) {
       for (const auto& [name, v] : p["special_tokens"].items()) {
         TemplateSpecial s;
-        s.ids = v.at("ids").get<std::vector<int64_t>>();
+        const Json& ids = v.at("ids");
+        if (!ids.is_array()) throw Error("tokenizer.json: special token '" + name + "' ids must be a list");
+        for (const Json& id : ids) s.ids.push_back(tok::json_int(id, "special token '" + name + "' id"));
         s.tokens = v.at("tokens").get<std::vector<std::string>>();
         if (s.ids.size() != s.tokens.size()) throw Error("tokenizer.json: special token '" + name + "' ids/tokens differ");
         specials_[name] = s;

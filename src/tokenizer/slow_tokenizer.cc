@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <exception>
 #include <fstream>
 #include <limits>
 
@@ -20,7 +21,12 @@ class SlowTokenizer : public Tokenizer {
  public:
   explicit SlowTokenizer(const std::string& dir) : vocab_file_(dir + "/sentencepiece.model") {
     if (!tok::file_exists(vocab_file_)) throw Error(dir + ": sentencepiece.model not found");
-    const auto status = sp_.Load(vocab_file_);
+    sentencepiece::util::Status status;
+    try {
+      status = sp_.Load(vocab_file_);
+    } catch (const std::exception& e) {  // libsentencepiece's trie builder throws on some models (fuzz_sentencepiece)
+      throw Error(vocab_file_ + ": cannot load the SentencePiece model: " + e.what());
+    }
     if (!status.ok()) throw Error(vocab_file_ + ": cannot load the SentencePiece model: " + status.ToString());
     tok::TokenizerConfig cfg = tok::read_tokenizer_config(dir, /*fast=*/false);
     model_max_length_ = cfg.model_max_length;

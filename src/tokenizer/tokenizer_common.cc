@@ -285,8 +285,10 @@ TokenizerConfig read_tokenizer_config(const std::string& dir, bool fast) {
       }
     }
     if (j.contains("model_max_length") && j["model_max_length"].is_number()) {
+      // Unset above 1e20 (transformers' "very large" sentinel) and also from 2^63 on: no longer limits anything,
+      // and converting it to int64 would be undefined (found by fuzz_tokenizer_config).
       const double m = j["model_max_length"].get<double>();
-      if (m <= 1e20 && m >= 0) c.model_max_length = static_cast<int64_t>(m);
+      if (m <= 1e20 && m >= 0 && m < 9223372036854775808.0) c.model_max_length = static_cast<int64_t>(m);
     }
     if (j.contains("clean_up_tokenization_spaces") && j["clean_up_tokenization_spaces"].is_boolean()) {
       c.clean_up_tokenization_spaces = j["clean_up_tokenization_spaces"].get<bool>();

@@ -61,7 +61,7 @@ std::vector<Row> read_rows(const std::string& path) {
     Row row{number, {}};
     try {
       row.value = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // also out_of_range: a number too large
       std::string what = e.what();
       const size_t k = what.find("] ");
       if (k != std::string::npos) what = what.substr(k + 2);
