@@ -219,10 +219,6 @@ void read_legacy(KeyReader& reader, const std::string& key, std::optional<T>& ou
 
 bool is_probability(double p) { return p >= 0.0 && p <= 1.0; }  // false for NaN
 
-}  // namespace
-
-namespace {
-
 // ACT2FN's names and the function each stands for: the one list of them.
 const std::map<std::string, kernels::Activation>& activation_names() {
   using kernels::Activation;

@@ -291,6 +291,17 @@ def case_disconnects(binary, models):
     server.stop()
 
 
+def read_until_first_event(sock):
+    """What a streaming answer sent up to its first server-sent event (or all of it, if the server closed first)."""
+    data = b""
+    while b"data:" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def case_stream(binary, models):
     # Every forward 20 ms: a generation of 40 tokens takes more than 0.8 s, so the disconnects land mid-way.
     server = Server(binary, f"{models}/clm", ["--max-concurrent-requests", "3", "--debug-batch-delay-ms", "20"])
@@ -303,12 +314,7 @@ def case_stream(binary, models):
         with connect(server.port) as s:
             s.sendall(request_bytes("POST", "/generate", json.dumps(dict(prompt, stream=stream))))
             if stream:
-                data = b""
-                while b"data:" not in data:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = read_until_first_event(s)
                 check(b"data:" in data, f"stream: no first event: {data[:300]!r}")
             else:
                 time.sleep(0.15)
@@ -334,12 +340,7 @@ def case_stream(binary, models):
     for _ in range(6):
         with connect(server.port) as s:
             s.sendall(request_bytes("POST", "/generate_stream", json.dumps(prompt)))
-            data = b""
-            while b"data:" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_until_first_event(s)
             check(b"data:" in data, f"stream beside a bystander: no first event: {data[:300]!r}")
         time.sleep(0.1)
     bystander.join(TIMEOUT)

@@ -218,28 +218,28 @@ void config(const uint8_t* data, size_t size) {
   for (const auto& [layer, heads] : c.pruned_heads) c.kept_heads(layer);
 }
 
-void tokenizer_json(const uint8_t* data, size_t size) {
-  const std::string dir = folder("tokenizer_json");
-  write(dir + "/tokenizer.json", data, size);
+// The input as a tokenizer's one file in a folder of its own; a tokenizer that loads is then exercised.
+template <typename Load>
+void load_and_exercise(const char* target, const char* file, const uint8_t* data, size_t size, Load load) {
+  const std::string dir = folder(target);
+  write(dir + "/" + file, data, size);
   std::unique_ptr<Tokenizer> tok;
   try {
-    tok = load_fast_tokenizer(dir);
+    tok = load(dir);
   } catch (const Error&) {
     return;
   }
   exercise(*tok, special_texts(*tok));
 }
 
+void tokenizer_json(const uint8_t* data, size_t size) {
+  load_and_exercise("tokenizer_json", "tokenizer.json", data, size,
+                    [](const std::string& dir) { return load_fast_tokenizer(dir); });
+}
+
 void sentencepiece(const uint8_t* data, size_t size) {
-  const std::string dir = folder("sentencepiece");
-  write(dir + "/sentencepiece.model", data, size);
-  std::unique_ptr<Tokenizer> tok;
-  try {
-    tok = load_slow_tokenizer(dir);
-  } catch (const Error&) {
-    return;
-  }
-  exercise(*tok, special_texts(*tok));
+  load_and_exercise("sentencepiece", "sentencepiece.model", data, size,
+                    [](const std::string& dir) { return load_slow_tokenizer(dir); });
 }
 
 void tokenizer_config(const uint8_t* data, size_t size) {
