@@ -17,6 +17,19 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${REMBERT_FRESH_ROOT_CACHE:-$REPO/.cache/fresh-root}
 MIRROR=${REMBERT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# Each logical line of a block (backslash continuations joined) must succeed. `bash -e` alone is not enough: in
+# `cmake -B build ... && cmake --build build` a failing configure is not the last command of its `&&` list, so -e
+# lets the script go on (a CI run once passed with the fuzz build unconfigured). Each line is wrapped so that its
+# status, whatever it is made of, stops the block. A block is therefore written one complete command per line.
+strict_lines() {
+  awk '
+    { line = line $0 }
+    /\\$/ { sub(/\\$/, "", line); next }
+    line ~ /^[[:space:]]*(#.*)?$/ { line = ""; next }
+    { n++; printf "{ %s\n} || { rc=$?; echo \"fresh-root-check: line %d of the block failed (exit $rc)\" >&2; exit $rc; }\n", line, n; line = "" }'
+}
+[ "${1:-}" = --strict-lines ] && { strict_lines; exit; }  # for tests/scripts: the wrapping alone, stdin to stdout
+
 KEEP=0 BLOCKS=(setup test)
 while [ $# -gt 0 ]; do
   case $1 in
@@ -108,13 +121,14 @@ for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY NODE_EX
          SSL_CERT_DIR CURL_CA_BUNDLE REQUESTS_CA_BUNDLE GIT_SSL_CAINFO PIP_CERT CI; do
   [ -n "${!v:-}" ] && ENV+=("$v=${!v}")
 done
-in_root() {  # in_root TITLE COMMANDS: runs COMMANDS with bash -e in the root's checkout
+in_root() {  # in_root TITLE COMMANDS: runs COMMANDS, each line checked (strict_lines), in the root's checkout
   log "$1"
   printf '%s\n' "$2" | sed 's/^/    /'
   local start=$SECONDS
   # In the background, in a process group of its own, so that a signal reaches the traps at once (bash runs a trap
   # only after the foreground command ends) and the cleanup can stop everything the commands started.
-  setsid chroot "$ROOT" /usr/bin/env -i "${ENV[@]}" /bin/bash -euo pipefail -c "cd /root/rembert.cpp && $2" &
+  setsid chroot "$ROOT" /usr/bin/env -i "${ENV[@]}" /bin/bash -euo pipefail -c \
+    "cd /root/rembert.cpp; $(printf '%s\n' "$2" | strict_lines)" &
   CHILD=$!
   wait "$CHILD"
   CHILD=

@@ -23,8 +23,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libhdf5-dev \
   curl gettext ca-certificates
 
-# The fuzz targets (tests/fuzz): libFuzzer comes with clang's runtime; gcc has none.
-$SUDO apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev llvm-14
+# The fuzz targets (tests/fuzz): libFuzzer comes with clang's runtime; gcc has none. clang links LLVM's OpenMP
+# runtime (libomp), not gcc's libgomp.
+$SUDO apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
 
 # The Python module (python/, built by CMake when pybind11 is found) and its tests: Debian's python3 with numpy and
 # pytest; setuptools/wheel/pip/venv for the offline `pip install --no-build-isolation --no-index .`.
