@@ -28,7 +28,17 @@ strict_lines() {
     line ~ /^[[:space:]]*(#.*)?$/ { line = ""; next }
     { n++; printf "{ %s\n} || { rc=$?; echo \"fresh-root-check: line %d of the block failed (exit $rc)\" >&2; exit $rc; }\n", line, n; line = "" }'
 }
-[ "${1:-}" = --strict-lines ] && { strict_lines; exit; }  # for tests/scripts: the wrapping alone, stdin to stdout
+# block_of NAME: of the README on stdin, the first ```sh block after the `<!-- fresh-root: NAME -->` marker.
+block_of() {
+  awk -v name="$1" '
+    $0 ~ "<!-- fresh-root: " name " -->" { armed = 1; next }
+    armed && /^```sh/ { inside = 1; next }
+    inside && /^```/ { exit }
+    inside { print }'
+}
+# For tests/scripts, stdin to stdout: the wrapping alone, or one block of a README.
+[ "${1:-}" = --strict-lines ] && { strict_lines; exit; }
+[ "${1:-}" = --block-of ] && { block_of "$2"; exit; }
 
 KEEP=0 BLOCKS=(setup test)
 while [ $# -gt 0 ]; do
@@ -42,15 +52,8 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "fresh-root-check: needs root (debootstrap, chroot, mount)" >&2; exit 2; }
 log() { echo "== fresh-root-check: $*"; }
 
-# The README's commands: the first ```sh block after the `<!-- fresh-root: NAME -->` marker, in the README of the
-# commit that is checked (HEAD), not of the working tree.
-readme_block() {
-  git -C "$REPO" show HEAD:README.md | awk -v name="$1" '
-    $0 ~ "<!-- fresh-root: " name " -->" { armed = 1; next }
-    armed && /^```sh/ { inside = 1; next }
-    inside && /^```/ { exit }
-    inside { print }'
-}
+# The README's commands, in the README of the commit that is checked (HEAD), not of the working tree.
+readme_block() { git -C "$REPO" show HEAD:README.md | block_of "$1"; }
 for b in "${BLOCKS[@]}"; do
   [ -n "$(readme_block "$b")" ] || { echo "fresh-root-check: README.md has no '<!-- fresh-root: $b -->' block" >&2; exit 2; }
 done

@@ -33,8 +33,9 @@ printf 'Start testing: Dec 03 12:00 UTC\n---------------------------------------
 "$REPO/scripts/check-skips.sh" "$tmp" >/dev/null 2>&1; check "check-skips fails when no test ran" 1 $?
 
 # Every ctest command in the README's fresh-root blocks refuses an empty test set.
-readme_ctest=$(awk '/<!-- fresh-root: / { armed = 1; next } armed && /^```sh/ { inside = 1; next }
-                    inside && /^```/ { inside = armed = 0; next } inside && /(^| )ctest / { print }' "$REPO/README.md")
+# The blocks as the fresh-root check reads them (its own --block-of), every marker the README has.
+readme_ctest=$(sed -n 's/^<!-- fresh-root: \([a-z-]*\) -->$/\1/p' "$REPO/README.md" | while read -r name; do
+                 "$REPO/scripts/fresh-root-check.sh" --block-of "$name" < "$REPO/README.md"; done | grep -E '(^| )ctest ')
 [ -n "$readme_ctest" ] || { echo "FAIL: no ctest line found in the README's fresh-root blocks" >&2; fails=$((fails + 1)); }
 while IFS= read -r line; do
   [ -z "$line" ] || [[ $line == *--no-tests=error* ]] ||
