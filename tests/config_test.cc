@@ -332,6 +332,19 @@ TEST(ConfigParse, NumLabelsWithoutId2LabelGeneratesNames) {
   EXPECT_FALSE(c.extra_json.count("num_labels"));
 }
 
+// A hostile num_labels must be refused before any label is built (the fuzzer's
+// regressions/config/num_labels_289665 spent 15 s building names; 1e9 would exhaust memory).
+TEST(ConfigParse, NumLabelsAboveTheBoundIsRefused) {
+  EXPECT_EQ(parse_with(R"("num_labels": 65536)").num_labels(), 65536);
+  EXPECT_EQ(RemBertConfig::kMaxNumLabels, 65536);
+  expect_parse_error(R"("num_labels": 65537)", "num_labels");
+  expect_parse_error(R"("num_labels": 1000000000)", "num_labels");
+  expect_parse_error(R"("num_labels": -1)", "num_labels");
+  RemBertConfig c;
+  EXPECT_THROW(c.set_num_labels(65537), Error);
+  EXPECT_EQ(c.num_labels(), 2) << "a refused count leaves the labels as they were";
+}
+
 TEST(ConfigParse, Id2LabelWinsOverNumLabels) {
   const RemBertConfig c = parse_with(R"("num_labels": 5, "id2label": {"0": "neg", "1": "pos", "2": "neutral"})");
   EXPECT_EQ(c.num_labels(), 3);

@@ -65,8 +65,12 @@ struct RemBertConfig {
   // Every other key of the file, as its serialized JSON text, so that writing the config back loses nothing.
   std::map<std::string, std::string> extra_json;
 
+  // Each label is an entry of id2label and label2id, built when the config is read: a bound keeps a hostile
+  // config.json ("num_labels": 1e9) from exhausting memory. Far above any classification head we know of.
+  static constexpr int64_t kMaxNumLabels = 65536;
   int64_t num_labels() const { return static_cast<int64_t>(id2label.size()); }
   // Sets id2label/label2id to LABEL_0..LABEL_{n-1}, as PretrainedConfig.num_labels = n does.
+  // Throws rembert::Error when n is negative or above kMaxNumLabels.
   void set_num_labels(int64_t n);
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   // Heads kept in `layer` after pruning.

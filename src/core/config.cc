@@ -106,6 +106,15 @@ class KeyReader {
   std::set<std::string> consumed_;
 };
 
+// `where` names the file or call the count came from.
+void check_num_labels(int64_t n, const std::string& where) {
+  if (n < 0) throw Error(where + ": field 'num_labels' must not be negative, got " + std::to_string(n));
+  if (n > RemBertConfig::kMaxNumLabels) {
+    throw Error(where + ": field 'num_labels' is " + std::to_string(n) + ", more than the " +
+                std::to_string(RemBertConfig::kMaxNumLabels) + " labels rembert.cpp accepts");
+  }
+}
+
 std::map<int64_t, std::string> default_id2label(int64_t n) {
   std::map<int64_t, std::string> labels;
   for (int64_t i = 0; i < n; ++i) labels[i] = "LABEL_" + std::to_string(i);
@@ -163,7 +172,7 @@ void read_labels(KeyReader& reader, RemBertConfig& config) {
   // Without id2label, transformers' num_labels setter regenerates both maps, discarding any label2id.
   int64_t n = 2;
   if (num_labels != nullptr && !num_labels->is_null()) n = as_int(*num_labels, "num_labels", source);
-  if (n < 0) throw Error(source + ": field 'num_labels' must not be negative, got " + std::to_string(n));
+  check_num_labels(n, source);
   config.id2label = default_id2label(n);
   config.label2id = invert_labels(config.id2label);
 }
@@ -247,7 +256,7 @@ kernels::Activation activation_from_hidden_act(const std::string& name) {
 }
 
 void RemBertConfig::set_num_labels(int64_t n) {
-  if (n < 0) throw Error("num_labels must not be negative, got " + std::to_string(n));
+  check_num_labels(n, "set_num_labels");
   // Like the transformers setter: existing labels are kept when the count already matches.
   if (num_labels() == n) return;
   id2label = default_id2label(n);
