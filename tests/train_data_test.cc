@@ -385,6 +385,16 @@ TEST(TrainData, ErrorsNameFileLineAndField) {
   const std::string neg = jsonl("neg.jsonl", {R"({"text": "x", "label": -1})"});
   EXPECT_CONTAINS(error_message([&] { read_dataset(neg, Task::TextClassification, fast()); }),
                   "neg.jsonl:1: field 'label': label id -1 is negative");
+  // Integer ids become LABEL_0..LABEL_<largest>: one huge id must be refused, not turned into that many names.
+  const std::string huge = jsonl("huge.jsonl", {R"({"text": "x", "label": 0})", R"({"text": "y", "label": 9000000000000})"});
+  EXPECT_CONTAINS(error_message([&] { read_dataset(huge, Task::TextClassification, fast()); }),
+                  "huge.jsonl:2: field 'label': label id 9000000000000 is too large: a config holds at most 65536 "
+                  "labels (ids 0..65535)");
+  const std::string edge = jsonl("edge.jsonl", {R"({"text": "x", "label": 65536})"});
+  EXPECT_CONTAINS(error_message([&] { read_dataset(edge, Task::TextClassification, fast()); }),
+                  "edge.jsonl:1: field 'label': label id 65536 is too large");
+  const std::string largest = jsonl("largest.jsonl", {R"({"text": "x", "label": 65535})"});
+  EXPECT_EQ(read_dataset(largest, Task::TextClassification, fast()).labels.num_labels(), 65536);
   const std::string ner = jsonl("ner_range.jsonl", {R"({"tokens": ["a"], "ner_tags": [5]})"});
   EXPECT_CONTAINS(error_message([&] { read_dataset(ner, Task::TokenClassification, fast(), o); }),
                   "ner_range.jsonl:1: field 'ner_tags': label id 5 out of range [0, 2)");

@@ -11,6 +11,7 @@
 
 #include "pipelines/common.h"
 #include "pipelines/pipeline_util_qa.h"
+#include "rembert/config.h"
 #include "rembert/error.h"
 #include "tokenizer/unicode.h"
 
@@ -154,6 +155,13 @@ LabelMap build_label_map(const std::string& path, const std::string& name, const
       }
       const int64_t id = v.get<int64_t>();
       if (id < 0) fail(path, lines[i], name, "label id " + std::to_string(id) + " is negative");
+      // Ids become LABEL_0..LABEL_<largest>: the config's bound keeps one huge id from exhausting memory.
+      if (id >= RemBertConfig::kMaxNumLabels) {
+        fail(path, lines[i], name,
+             "label id " + std::to_string(id) + " is too large: a config holds at most " +
+                 std::to_string(RemBertConfig::kMaxNumLabels) + " labels (ids 0.." +
+                 std::to_string(RemBertConfig::kMaxNumLabels - 1) + ")");
+      }
       max_id = std::max(max_id, id);
     }
   }
